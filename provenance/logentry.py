@@ -1,0 +1,26 @@
+"""The log's leaf format (SPEC §4): what each Merkle leaf commits to."""
+
+from __future__ import annotations
+
+import hashlib
+
+from provenance.canonical import canonical_bytes
+
+__all__ = ["envelope_digest", "leaf_input"]
+
+
+def envelope_digest(envelope_bytes: bytes) -> str:
+    """``sha256:<hex>`` of an envelope's canonical bytes."""
+    return "sha256:" + hashlib.sha256(envelope_bytes).hexdigest()
+
+
+def leaf_input(envelope_bytes: bytes, record_id: str, logged_at: str, seq: int) -> bytes:
+    """Canonical ``{"envelope", "id", "logged_at", "seq"}``: the input of leaf ``seq``."""
+    return canonical_bytes(
+        {
+            "envelope": envelope_digest(envelope_bytes),
+            "id": record_id,
+            "logged_at": logged_at,
+            "seq": seq,
+        }
+    )

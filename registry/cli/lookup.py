@@ -1,0 +1,28 @@
+"""prov lookup: which records have these bytes."""
+
+from __future__ import annotations
+
+import typer
+
+from registry.cli.output import JsonOpt, console, emit_json, registry, short
+
+
+def lookup(
+    ctx: typer.Context,
+    target: str = typer.Argument(
+        ..., metavar="FILE_OR_DIGEST", help="A file, a directory, sha256:<hex> or md5:<hex>."
+    ),
+    json_: bool = JsonOpt,
+) -> None:
+    """Find the records whose bytes are a file's or a digest's. Exit 3 when there are none."""
+    records = registry(ctx).lookup(target)
+    if json_:
+        emit_json({"records": records})
+    elif records:
+        out = console()
+        for r in records:
+            out.print(f"{short(r['id'])}  {r['kind']:<8} {r['name']}")
+    else:
+        typer.echo(f"no record has the bytes of {target}", err=True)
+    if not records:
+        raise typer.Exit(3)

@@ -1,0 +1,86 @@
+"""Shared CLI plumbing: opening the registry, JSON and human output, progress."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from registry.service import Registry
+
+JsonOpt = typer.Option(False, "--json", help="Print one JSON document on stdout.")
+
+
+def registry(ctx: typer.Context) -> Registry:
+    """Open the registry named by --registry / PROV_REGISTRY / the nearest .prov upward."""
+    from registry.service import Registry
+
+    reg = Registry.open(ctx.obj.get("registry") if ctx.obj else None)
+    ctx.call_on_close(reg.close)
+    return reg
+
+
+def emit_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def console() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+def short(rid: str) -> str:
+    return rid.removeprefix("sha256:")[:12]
+
+
+class DelayedProgress:
+    """A byte-count progress callback that shows a rich bar on stderr after one second."""
+
+    def __init__(self, label: str, total: int | None) -> None:
+        self.label, self.total = label, total
+        self.start = time.monotonic()
+        self.done = 0
+        self._bar: Progress | None = None
+        self._task: Any = None
+        self._enabled = sys.stderr.isatty()
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+        if not self._enabled:
+            return
+        if self._bar is None:
+            if time.monotonic() - self.start < 1.0:
+                return
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
+
+            self._bar = Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task(self.label, total=self.total)
+        self._bar.update(self._task, completed=self.done)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()

@@ -1,0 +1,124 @@
+"""Database engines (SQLite in WAL mode, or PostgreSQL) and the write lock.
+
+Writes that touch the log run in :func:`write_tx`, which holds the database's writer lock for the
+whole transaction: ``BEGIN IMMEDIATE`` on SQLite, a transaction-scoped advisory lock on
+PostgreSQL. Appends are therefore serialized across processes and machines, and a writer killed
+mid-transaction leaves nothing behind (the database rolls it back).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlmodel import SQLModel
+
+from registry import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+from registry.errors import StorageError
+
+__all__ = ["connect", "create_schema", "is_postgres", "read_tx", "redact", "write_tx"]
+
+#: pg_advisory_xact_lock key: the ASCII bytes "provlog!" as a signed 64-bit integer.
+_PG_LOCK_KEY = int.from_bytes(b"provlog!", "big", signed=True)
+_SQLITE_BUSY_TIMEOUT_S = 120
+
+
+def normalize_url(url: str) -> str:
+    """Accept ``postgresql://`` / ``postgres://`` and use the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def redact(url: str) -> str:
+    """A database URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(normalize_url(url)).render_as_string(hide_password=True)
+    except Exception:
+        return "<database URL>"
+
+
+def connect(url: str) -> Engine:
+    """An engine for ``url`` (``sqlite:///...`` or ``postgresql://...``).
+
+    Raises:
+        StorageError: the URL names an unsupported database.
+    """
+    url = normalize_url(url)
+    if url.startswith("sqlite:"):
+        engine = create_engine(
+            url,
+            connect_args={"timeout": _SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
+        )
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    if url.startswith("postgresql+psycopg:"):
+        return create_engine(url, pool_pre_ping=True)
+    raise StorageError(f"unsupported database URL (use sqlite:/// or postgresql://): {url[:40]}")
+
+
+def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event issue BEGIN itself, so writers can take the lock up front.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    # FULL: a commit is on disk when it returns (an audit log must survive power loss too).
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    immediate = conn.get_execution_options().get("prov_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def is_postgres(engine: Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+def create_schema(engine: Engine) -> None:
+    """Create the tables (idempotent)."""
+    with storage_errors():
+        SQLModel.metadata.create_all(engine)
+
+
+@contextmanager
+def storage_errors() -> Iterator[None]:
+    """Turn database connection and locking failures into :class:`StorageError` (exit 5)."""
+    try:
+        yield
+    except OperationalError as e:
+        reason = str(e.orig).strip().splitlines()[0] if e.orig else str(e)
+        raise StorageError(f"database unavailable: {reason}") from e
+    except DBAPIError as e:
+        if e.connection_invalidated:
+            raise StorageError("database connection lost") from e
+        raise
+
+
+@contextmanager
+def write_tx(engine: Engine) -> Iterator[Connection]:
+    """A transaction holding the log's writer lock until it commits or rolls back."""
+    with (
+        storage_errors(),
+        engine.connect().execution_options(prov_write=True) as conn,
+        conn.begin(),
+    ):
+        if is_postgres(engine):
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+        yield conn
+
+
+@contextmanager
+def read_tx(engine: Engine) -> Iterator[Connection]:
+    """A read transaction: one consistent snapshot of the database."""
+    opts = {"isolation_level": "REPEATABLE READ"} if is_postgres(engine) else {}
+    with storage_errors(), engine.connect().execution_options(**opts) as conn, conn.begin():
+        yield conn

@@ -1,0 +1,169 @@
+"""Hashing files and directories for registration: one read per changed file, none otherwise.
+
+A file whose inode, size and mtime match the digest cache (``file_states``) is not read again.
+As in git's "racy" rule, a cached digest is trusted only when the file's mtime is safely older
+than the moment hashing started, so a write landing in the same clock tick is never missed.
+
+A directory becomes a manifest: the canonical JSON list of ``{"path", "sha256", "md5", "size"}``
+sorted by path. Its SHA-256 is the directory's digest; its MD5 is DVC's ``.dir`` hash, computed
+the way DVC 3 does, so the record matches DVC's own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from provenance.canonical import canonical_bytes
+from provenance.digests import StreamDigest, digest_stream
+from registry.errors import InputError, StorageError
+from registry.objects import ObjectStore
+
+__all__ = ["FileHasher", "ManifestEntry", "dvc_dir_md5", "manifest_bytes", "walk"]
+
+#: A cached digest is trusted only if the file was last modified this long before it was hashed.
+RACY_MARGIN_NS = 2_000_000_000
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    path: str
+    sha256: str
+    md5: str
+    size: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "sha256": self.sha256, "md5": self.md5, "size": self.size}
+
+
+def manifest_bytes(entries: list[ManifestEntry]) -> bytes:
+    """The canonical manifest of a directory."""
+    return canonical_bytes([e.to_json() for e in sorted(entries, key=lambda e: e.path)])
+
+
+def dvc_dir_md5(entries: list[ManifestEntry]) -> str:
+    """DVC 3's directory hash: MD5 of its ``.dir`` JSON (DVC shows it with a ``.dir`` suffix)."""
+    body = json.dumps(
+        sorted(({"md5": e.md5, "relpath": e.path} for e in entries), key=lambda x: x["relpath"]),
+        sort_keys=True,
+    )
+    return hashlib.md5(body.encode()).hexdigest()
+
+
+def walk(root: Path) -> Iterator[tuple[str, Path]]:
+    """Files under ``root`` as (POSIX relative path, path), following symlinks like DVC.
+
+    Raises:
+        InputError: a symlink loop, a dangling symlink, or an unreadable directory.
+    """
+    root_st = root.stat()
+    yield from _walk(root, "", {(root_st.st_dev, root_st.st_ino)})
+
+
+def _walk(d: Path, rel: str, ancestors: set[tuple[int, int]]) -> Iterator[tuple[str, Path]]:
+    try:
+        names = sorted(os.listdir(d))
+    except OSError as e:
+        raise InputError(f"cannot read directory {d}: {e.strerror}") from None
+    for name in names:
+        p = d / name
+        r = f"{rel}{name}"
+        try:
+            st = p.stat()
+        except FileNotFoundError:
+            raise InputError(f"{p}: dangling symlink (its target does not exist)") from None
+        except OSError as e:
+            if e.errno == 40:  # ELOOP
+                raise InputError(f"{p}: symlink loop") from None
+            raise InputError(f"cannot stat {p}: {e.strerror}") from None
+        if stat.S_ISDIR(st.st_mode):
+            ident = (st.st_dev, st.st_ino)
+            if ident in ancestors:
+                raise InputError(f"{p}: symlink loop (it leads back to {p.resolve()})")
+            yield from _walk(p, r + "/", ancestors | {ident})
+        elif stat.S_ISREG(st.st_mode):
+            yield r, p
+        else:
+            raise InputError(f"{p}: not a regular file or directory")
+
+
+class FileHasher:
+    """Hashes files, consulting and refreshing a digest cache, optionally storing the bytes."""
+
+    def __init__(
+        self,
+        cache: Mapping[str, Mapping[str, Any]],
+        store: ObjectStore | None,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        self.cache = cache
+        self.store = store
+        self.progress = progress
+        self.updates: list[dict[str, Any]] = []
+        self.files_read = 0
+
+    def digest(self, path: Path) -> StreamDigest:
+        """Both digests of a file, reading it only if it changed since it was last hashed.
+
+        Raises:
+            InputError: missing, unreadable, or not a regular file.
+        """
+        key = str(path.absolute())
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            raise InputError(f"{path}: no such file or directory") from None
+        except OSError as e:
+            raise InputError(f"cannot stat {path}: {e.strerror}") from None
+        cached = self.cache.get(key)
+        if (
+            cached
+            and cached["inode"] == st.st_ino
+            and cached["size"] == st.st_size
+            and cached["mtime_ns"] == st.st_mtime_ns
+            and st.st_mtime_ns + RACY_MARGIN_NS <= cached["hashed_at_ns"]
+            and (self.store is None or self.store.has(cached["sha256"]))
+        ):
+            if self.progress:
+                self.progress(st.st_size)
+            return StreamDigest(cached["sha256"], cached["md5"], st.st_size)
+        started = time.time_ns()
+        d = self._read(path)
+        self.files_read += 1
+        self.updates.append(
+            {
+                "path": key,
+                "inode": st.st_ino,
+                "size": st.st_size,
+                "mtime_ns": st.st_mtime_ns,
+                "hashed_at_ns": started,
+                "sha256": d.sha256,
+                "md5": d.md5,
+            }
+        )
+        return d
+
+    def _read(self, path: Path) -> StreamDigest:
+        try:
+            f = path.open("rb")
+        except OSError as e:
+            raise InputError(f"cannot read {path}: {e.strerror}") from None
+        try:
+            with f:
+                if self.store is None:
+                    return digest_stream(f, progress=self.progress)
+                with self.store.writer() as w:
+                    d = digest_stream(f, w, progress=self.progress)
+                    w.commit(d.sha256)
+                    return d
+        except (InputError, StorageError):
+            raise
+        except OSError as e:
+            raise InputError(f"cannot read {path}: {e.strerror}") from None

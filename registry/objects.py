@@ -1,0 +1,125 @@
+"""The local content-addressed object store: ``.prov/objects/sha256/ab/cdef…``.
+
+Objects are keyed by SHA-256 (MD5 is kept for DVC interop, never as the key we trust). A write
+goes to a temporary file in the same file system, is fsynced, made read-only and renamed into
+place, so a partial write never becomes visible; the directory entries are fsynced in
+:meth:`ObjectStore.sync` before the log records anything that points at them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+from provenance.digests import StreamDigest, digest_bytes, digest_stream
+from registry.errors import StorageError
+
+__all__ = ["ObjectStore", "ObjectWriter"]
+
+_SHA256_RE = re.compile(r"\A[0-9a-f]{64}\Z")
+
+
+class ObjectWriter:
+    """A temporary file that becomes an object on :meth:`commit`."""
+
+    def __init__(self, store: ObjectStore, f: BinaryIO, tmp: Path) -> None:
+        self._store, self._f, self.tmp = store, f, tmp
+
+    def write(self, data: bytes | memoryview) -> None:
+        try:
+            self._f.write(data)
+        except OSError as e:
+            raise StorageError(f"cannot write to the object store: {e.strerror}") from e
+
+    def commit(self, sha256: str) -> Path:
+        """Make the written bytes the object ``sha256`` (they must hash to it)."""
+        dest = self._store.path_for(sha256)
+        try:
+            os.fsync(self._f.fileno())
+            self._f.close()
+            if dest.exists():
+                self.tmp.unlink()
+                return dest
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(self.tmp, 0o444)
+            os.replace(self.tmp, dest)
+        except OSError as e:
+            raise StorageError(f"cannot write to the object store: {e.strerror}") from e
+        self._store.dirty_dirs.add(dest.parent)
+        return dest
+
+
+class ObjectStore:
+    """A directory of immutable objects named by their SHA-256."""
+
+    name = "local"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.tmp_dir = root / "tmp"
+        self.dirty_dirs: set[Path] = set()
+
+    def uri_for(self, sha256: str) -> str:
+        return f"sha256/{sha256[:2]}/{sha256[2:]}"
+
+    def path_for(self, sha256: str) -> Path:
+        """The object's path; ``sha256`` must be 64 lowercase hex digits (no path games)."""
+        if not _SHA256_RE.match(sha256):
+            raise ValueError(f"not a sha256 hex digest: {sha256!r}")
+        return self.root / "sha256" / sha256[:2] / sha256[2:]
+
+    def has(self, sha256: str) -> bool:
+        return self.path_for(sha256).is_file()
+
+    @contextmanager
+    def writer(self) -> Iterator[ObjectWriter]:
+        """A writer whose temporary file is removed unless committed."""
+        try:
+            self.tmp_dir.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=self.tmp_dir, prefix="obj-")
+        except OSError as e:
+            raise StorageError(f"cannot write to the object store {self.root}: {e.strerror}") from e
+        tmp = Path(name)
+        f = os.fdopen(fd, "wb", buffering=0)
+        try:
+            yield ObjectWriter(self, f, tmp)
+        finally:
+            if not f.closed:
+                f.close()
+            tmp.unlink(missing_ok=True)
+
+    def put_bytes(self, data: bytes) -> StreamDigest:
+        """Store bytes already in memory (a manifest); returns their digests."""
+        d = digest_bytes(data)
+        if not self.has(d.sha256):
+            with self.writer() as w:
+                w.write(data)
+                w.commit(d.sha256)
+        return d
+
+    def read_bytes(self, sha256: str) -> bytes:
+        return self.path_for(sha256).read_bytes()
+
+    def rehash(self, sha256: str) -> StreamDigest:
+        """Re-read an object and hash it.
+
+        Raises:
+            OSError: missing or unreadable.
+        """
+        with self.path_for(sha256).open("rb") as f:
+            return digest_stream(f)
+
+    def sync(self) -> None:
+        """fsync the directories that gained objects, so the renames are durable."""
+        for d in sorted(self.dirty_dirs):
+            fd = os.open(d, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        self.dirty_dirs.clear()

@@ -1,0 +1,907 @@
+"""The service: the porcelain API that the CLI, the HTTP API and the TUI call.
+
+``Registry`` owns a ``.prov/`` directory: its config, database, object store and keys. Every
+write goes through :meth:`Registry._append`, which holds the log's writer lock while it decides
+what to write (deduplication and versioning need the current state), signs, appends to the
+Merkle log, fills the derived tables and signs a checkpoint, all in one transaction.
+"""
+
+from __future__ import annotations
+
+import base64
+import getpass
+import json
+import mimetypes
+import os
+import socket
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, insert, select, update
+
+from provenance.checkpoint import Checkpoint, SignedNote
+from provenance.digests import Digest, digest_bytes
+from provenance.dsse import Envelope
+from provenance.errors import ProvenanceError, RefError
+from provenance.keys import Signer
+from provenance.records import (
+    ARTIFACT_KINDS,
+    RECORD_TYPE,
+    RELATIONS,
+    encode_record,
+    id_prefix,
+)
+from provenance.timefmt import format_time, parse_time, utcnow
+from registry import db
+from registry.config import PROV_DIR, Config, find_registry
+from registry.derive import Derived, derive, key_trusted
+from registry.errors import InputError, NotFoundError, RefusedError, StorageError
+from registry.files import FileHasher, ManifestEntry, dvc_dir_md5, manifest_bytes, walk
+from registry.keystore import KeyStore
+from registry.log import MerkleLog
+from registry.objects import ObjectStore
+from registry.tables import (
+    FileState,
+    KeyRow,
+    LinkRow,
+    LocationRow,
+    LogEntry,
+    Meta,
+    RecordRow,
+    TagRow,
+)
+from retention.policy import retention_of
+from retention.presets import PRESETS, preset_attributes
+
+__all__ = ["Added", "Registered", "Registry"]
+
+T_ENTRIES = LogEntry.__table__  # type: ignore[attr-defined]
+T_RECORDS = RecordRow.__table__  # type: ignore[attr-defined]
+T_LINKS = LinkRow.__table__  # type: ignore[attr-defined]
+T_TAGS = TagRow.__table__  # type: ignore[attr-defined]
+T_KEYS = KeyRow.__table__  # type: ignore[attr-defined]
+T_LOCATIONS = LocationRow.__table__  # type: ignore[attr-defined]
+T_FILES = FileState.__table__  # type: ignore[attr-defined]
+T_META = Meta.__table__  # type: ignore[attr-defined]
+
+#: Records per transaction in bulk registration.
+BATCH_SIZE = 1000
+
+
+@dataclass
+class Registered:
+    """A record in the log."""
+
+    id: str
+    seq: int
+    record: dict[str, Any]
+    logged_at: str
+    existing: bool = False
+
+    @property
+    def kind(self) -> str:
+        return str(self.record["kind"])
+
+    @property
+    def name(self) -> str:
+        return str(self.record["name"])
+
+    def summary(self) -> dict[str, Any]:
+        """The ``prov add --json`` shape."""
+        subject = self.record.get("subject") or {}
+        digest = subject.get("digest", {})
+        return {
+            "id": self.id,
+            "name": self.name,
+            "kind": self.kind,
+            "seq": self.seq,
+            "sha256": digest.get("sha256"),
+            "md5": digest.get("md5"),
+            "size": subject.get("size"),
+            "existing": self.existing,
+        }
+
+
+@dataclass
+class Added(Registered):
+    """The result of :meth:`Registry.add`: the record and how many files had to be read."""
+
+    files_read: int = 0
+    files: int = 0
+
+
+@dataclass
+class _Plan:
+    """What a write decided under the lock: records to append, existing ones to return."""
+
+    items: list[dict[str, Any] | Registered] = field(default_factory=list)
+
+
+def _who() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
+
+
+def _now() -> str:
+    return format_time(utcnow())
+
+
+class Registry:
+    """An open registry. Use :meth:`open` or :meth:`init`; close with :meth:`close`."""
+
+    def __init__(self, prov_dir: Path, config: Config, engine: Engine) -> None:
+        self.prov_dir = prov_dir
+        self.root = prov_dir.parent
+        self.config = config
+        self.engine = engine
+        self.store = ObjectStore(prov_dir / "objects")
+        self.keystore = KeyStore(prov_dir / "keys")
+        self.log = MerkleLog()
+        self._signers: dict[str, Signer] = {}
+
+    # ------------------------------------------------------------------ opening
+
+    @staticmethod
+    def _database_url(prov_dir: Path, configured: str | None) -> str:
+        return (
+            os.environ.get("PROV_DATABASE_URL")
+            or configured
+            or f"sqlite:///{prov_dir / 'registry.db'}"
+        )
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str] | None = None) -> Registry:
+        """Open the registry at ``path`` (a ``.prov`` directory or its parent), or find one.
+
+        Raises:
+            ConfigError: no registry, or a corrupt config.
+            StorageError: the database is unreachable or holds another registry.
+        """
+        prov_dir = find_registry(path)
+        config = Config.load(prov_dir)
+        url = cls._database_url(prov_dir, config.database_url)
+        if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
+            raise StorageError(f"the registry database {url[len('sqlite:///') :]} is missing")
+        engine = db.connect(url)
+        reg = cls(prov_dir, config, engine)
+        with db.read_tx(engine) as conn:
+            try:
+                found = conn.execute(select(T_META.c.value).where(T_META.c.key == "uuid")).scalar()
+            except Exception as e:  # no meta table: not a prov database
+                if isinstance(e, StorageError):
+                    raise
+                found = None
+        if found != config.uuid:
+            engine.dispose()
+            raise StorageError(
+                f"the database at {db.redact(url)} does not hold registry {config.uuid} "
+                "(check PROV_DATABASE_URL)"
+            )
+        return reg
+
+    @classmethod
+    def init(
+        cls,
+        directory: str | os.PathLike[str] = ".",
+        origin: str | None = None,
+        retention: str | None = "seven-years",
+        database_url: str | None = None,
+    ) -> Registry:
+        """Create ``directory/.prov``: config, database, object store, keys, genesis records.
+
+        Raises:
+            InputError: a registry exists there already, or an unknown retention preset.
+        """
+        if retention is not None and retention not in PRESETS:
+            raise InputError(
+                f"unknown retention preset {retention!r} (one of {', '.join(PRESETS)}, or none)"
+            )
+        base = Path(directory).absolute()
+        prov_dir = base / PROV_DIR
+        if (prov_dir / "config").exists():
+            raise InputError(f"a registry already exists at {prov_dir}")
+        try:
+            base.mkdir(parents=True, exist_ok=True)
+            prov_dir.mkdir(exist_ok=True)
+            (prov_dir / "objects").mkdir(exist_ok=True)
+        except OSError as e:
+            raise InputError(f"cannot create {prov_dir}: {e.strerror}") from None
+        reg_uuid = str(uuid.uuid4())
+        origin = origin or f"prov/{reg_uuid}"
+        try:
+            Checkpoint.parse_body(f"{origin}\n0\n{'A' * 43}=\n")
+            SignedNote.sign(Checkpoint(origin, 0, bytes(32)), origin, Signer.generate())
+        except ProvenanceError:
+            raise InputError(
+                f"origin must be one printable line without spaces or '+': {origin!r}"
+            ) from None
+        url = cls._database_url(prov_dir, database_url)
+        engine = db.connect(url)
+        db.create_schema(engine)
+        with db.write_tx(engine) as conn:
+            if conn.execute(select(T_META.c.value).where(T_META.c.key == "uuid")).scalar():
+                raise InputError(f"the database at {db.redact(url)} already holds a registry")
+            conn.execute(insert(T_META), [{"key": "uuid", "value": reg_uuid}])
+        keystore = KeyStore(prov_dir / "keys")
+        signer, log_key = Signer.generate(), Signer.generate()
+        keystore.save(signer)
+        keystore.save(log_key)
+        config = Config(
+            uuid=reg_uuid,
+            origin=origin,
+            signer=signer.keyid,
+            log_key=log_key.keyid,
+            database_url=database_url,
+        )
+        config.save(prov_dir)
+        reg = cls(prov_dir, config, engine)
+        reg._signers = {signer.keyid: signer, log_key.keyid: log_key}
+        owner = _who()
+        genesis: list[dict[str, Any]] = [
+            reg._key_record(signer, "signer", owner),
+            reg._key_record(log_key, "log", owner),
+        ]
+        if retention:
+            genesis.append(
+                reg._new_record("policy", retention, attributes=preset_attributes(retention))
+            )
+        reg._append(lambda conn: _Plan(list(genesis)), trust_check=False)
+        return reg
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ keys
+
+    def _signer(self, keyid: str) -> Signer:
+        if keyid not in self._signers:
+            self._signers[keyid] = self.keystore.load(keyid)
+        return self._signers[keyid]
+
+    def _new_record(self, kind: str, name: str, **fields: Any) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "type": RECORD_TYPE,
+            "kind": kind,
+            "name": name,
+            "created_at": _now(),
+            "created_by": _who(),
+        }
+        record.update({k: v for k, v in fields.items() if v})
+        return record
+
+    def _key_record(self, signer: Signer, role: str, owner: str) -> dict[str, Any]:
+        return self._new_record(
+            "key",
+            f"{role}-{signer.keyid[:12]}",
+            attributes={
+                "algorithm": "ed25519",
+                "public_key": signer.public_b64,
+                "owner": owner,
+                "role": role,
+            },
+        )
+
+    def _check_active_key(self, conn: Connection, keyid: str, role: str, seq: int) -> None:
+        row = conn.execute(select(T_KEYS).where(T_KEYS.c.keyid == keyid)).mappings().first()
+        if row is None or row["role"] != role or not key_trusted(row, seq):
+            raise RefusedError(
+                f"the {role} key {keyid[:12]} is not trusted (revoked or unregistered): "
+                f"run `prov key new --role {role}`"
+            )
+
+    # ------------------------------------------------------------------ writing
+
+    def _append(
+        self, build: Callable[[Connection], _Plan], trust_check: bool = True
+    ) -> list[Registered]:
+        """Decide, sign and append records in one transaction under the writer lock."""
+        with db.write_tx(self.engine) as conn:
+            plan = build(conn)
+            size = self.log.size(conn)
+            if trust_check:
+                self._check_active_key(conn, self.config.signer, "signer", size)
+                self._check_active_key(conn, self.config.log_key, "log", size)
+            signer = self._signer(self.config.signer)
+            results: list[Registered] = []
+            fresh: list[tuple[str, bytes, dict[str, Any]]] = []
+            pending: set[str] = set()
+            for item in plan.items:
+                if isinstance(item, Registered):
+                    results.append(item)
+                    continue
+                try:
+                    rid, data = encode_record(item)
+                except ProvenanceError as e:
+                    raise InputError(f"invalid record: {e}") from None
+                if rid in pending:
+                    continue
+                prior = self._entry(conn, rid)
+                if prior is not None:
+                    results.append(prior)
+                    continue
+                self._check_links(conn, item, pending)
+                pending.add(rid)
+                fresh.append((rid, Envelope.sign(data, [signer]).to_bytes(), item))
+            if not fresh:
+                return results
+            now = _now()
+            leaves, new_size, root = self.log.append(conn, [(r, e) for r, e, _ in fresh], now)
+            derived = [
+                derive(rid, leaf.seq, rec)
+                for leaf, (rid, _, rec) in zip(leaves, fresh, strict=True)
+            ]
+            self._write_derived(conn, derived)
+            note = SignedNote.sign(
+                Checkpoint(self.config.origin, new_size, root),
+                self.config.origin,
+                self._signer(self.config.log_key),
+            ).text()
+            self.log.save_checkpoint(conn, new_size, note, now)
+            by_id = {leaf.record_id: leaf for leaf in leaves}
+            fresh_results = {
+                rid: Registered(rid, by_id[rid].seq, rec, by_id[rid].logged_at)
+                for rid, _, rec in fresh
+            }
+            results.extend(fresh_results.values())
+        self._write_witness(new_size, note)
+        return sorted(results, key=lambda r: r.seq)
+
+    def _entry(self, conn: Connection, rid: str) -> Registered | None:
+        row = conn.execute(
+            select(T_ENTRIES.c.seq, T_ENTRIES.c.envelope, T_ENTRIES.c.logged_at).where(
+                T_ENTRIES.c.record_id == rid
+            )
+        ).first()
+        if row is None:
+            return None
+        record = json.loads(Envelope.from_bytes(bytes(row[1])).payload)
+        return Registered(rid, int(row[0]), record, str(row[2]), existing=True)
+
+    def _check_links(self, conn: Connection, record: Mapping[str, Any], pending: set[str]) -> None:
+        targets = {ln["id"] for ln in record.get("links", [])} - pending
+        if not targets:
+            return
+        found = set(
+            conn.execute(
+                select(T_ENTRIES.c.record_id).where(T_ENTRIES.c.record_id.in_(targets))
+            ).scalars()
+        )
+        missing = sorted(targets - found)
+        if missing:
+            raise NotFoundError(f"link target {missing[0]} is not a registered record")
+
+    @staticmethod
+    def _write_derived(conn: Connection, derived: Sequence[Derived]) -> None:
+        conn.execute(insert(T_RECORDS), [d.record for d in derived])
+        links = [ln for d in derived for ln in d.links]
+        if links:
+            conn.execute(insert(T_LINKS), links)
+        tags = [t for d in derived for t in d.tags]
+        if tags:
+            conn.execute(insert(T_TAGS), tags)
+        for d in derived:
+            if d.key:
+                conn.execute(insert(T_KEYS), [d.key])
+            if d.revokes:
+                conn.execute(
+                    update(T_KEYS)
+                    .where(T_KEYS.c.record_id == d.revokes, T_KEYS.c.revoked_seq.is_(None))
+                    .values(revoked_seq=d.record["seq"])
+                )
+            if d.location:
+                loc = d.location
+                conn.execute(
+                    delete(T_LOCATIONS).where(
+                        T_LOCATIONS.c.record_id == loc["record_id"],
+                        T_LOCATIONS.c.store == loc["store"],
+                        T_LOCATIONS.c.uri == loc["uri"],
+                    )
+                )
+                conn.execute(insert(T_LOCATIONS), [loc])
+
+    def _write_witness(self, size: int, note: str) -> None:
+        """Keep the newest checkpoint in ``.prov/checkpoint`` too: a copy outside the database,
+        so a database rolled back or truncated behind our back is caught by ``prov verify``."""
+        path = self.prov_dir / "checkpoint"
+        try:
+            old = SignedNote.parse(path.read_text()).checkpoint.size
+        except (OSError, ProvenanceError):
+            old = -1
+        if size <= old:
+            return
+        tmp = path.with_name(f"checkpoint.{os.getpid()}.tmp")
+        tmp.write_text(note)
+        os.replace(tmp, path)
+
+    def register(
+        self, records: Iterable[Mapping[str, Any]], batch_size: int = BATCH_SIZE
+    ) -> list[Registered]:
+        """Register records in bulk: sign, log and commit in batches of ``batch_size``.
+
+        Missing ``type``, ``created_at`` and ``created_by`` are filled in. A record already
+        registered (same id) is returned as it is.
+
+        Raises:
+            InputError: a record is invalid (nothing of its batch is written).
+            NotFoundError: a link names an unregistered record.
+        """
+        who, out = _who(), []
+        batch: list[dict[str, Any] | Registered] = []
+
+        def flush() -> None:
+            items = list(batch)
+            out.extend(self._append(lambda conn: _Plan(items)))
+            batch.clear()
+
+        for rec in records:
+            full = {"type": RECORD_TYPE, "created_at": _now(), "created_by": who}
+            full.update(rec)
+            batch.append(full)
+            if len(batch) >= batch_size:
+                flush()
+        if batch:
+            flush()
+        return out
+
+    def add(
+        self,
+        path: str | os.PathLike[str],
+        kind: str = "dataset",
+        name: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        links: Sequence[tuple[str, str]] = (),
+        store: bool = True,
+        progress: Callable[[int], None] | None = None,
+    ) -> Added:
+        """Hash a file or directory, store its bytes, and register it.
+
+        Unchanged files are not read again. Bytes already registered under the same name
+        return the existing record; new bytes under a used name get a ``supersedes`` link.
+
+        Args:
+            links: ``(rel, ref)`` pairs; refs are ids or unique prefixes.
+
+        Raises:
+            InputError: bad kind, missing/unreadable path, symlink loop, bad link relation.
+            NotFoundError: a link target does not exist.
+        """
+        if kind not in ARTIFACT_KINDS:
+            raise InputError(f"unknown kind {kind!r} for prov add (dataset or model)")
+        p = Path(path)
+        if not p.exists():
+            raise InputError(f"{p}: no such file or directory")
+        resolved_links = []
+        for rel, ref in links:
+            if rel not in RELATIONS:
+                raise InputError(f"unknown link relation {rel!r} (one of {', '.join(RELATIONS)})")
+            resolved_links.append({"rel": rel, "id": self.resolve(ref)})
+        name = name or self._default_name(p)
+        hasher = FileHasher(self._file_cache(p), self.store if store else None, progress)
+        subject, files = self._subject(p, hasher)
+        self.store.sync()
+
+        def build(conn: Connection) -> _Plan:
+            if hasher.updates:
+                paths = [u["path"] for u in hasher.updates]
+                conn.execute(delete(T_FILES).where(T_FILES.c.path.in_(paths)))
+                conn.execute(insert(T_FILES), hasher.updates)
+            latest = self._latest_named(conn, name)
+            if (
+                latest
+                and latest.kind == kind
+                and latest.record.get("subject", {}).get("digest", {}).get("sha256")
+                == subject["digest"]["sha256"]
+            ):
+                plan = _Plan([latest])
+                if store and not self._stored_locally(conn, latest.id):
+                    plan.items.append(self._stored_at(latest.id, subject))
+                return plan
+            record_links = list(resolved_links)
+            if latest and not any(ln["rel"] == "supersedes" for ln in record_links):
+                record_links.append({"rel": "supersedes", "id": latest.id})
+            record = self._new_record(
+                kind, name, subject=subject, links=record_links, tags=dict(tags or {})
+            )
+            try:
+                rid, _ = encode_record(record)
+            except ProvenanceError as e:
+                raise InputError(str(e)) from None
+            plan = _Plan([record])
+            if store:
+                plan.items.append(self._stored_at(rid, subject))
+            return plan
+
+        result = self._append(build)[0]
+        return Added(
+            result.id,
+            result.seq,
+            result.record,
+            result.logged_at,
+            result.existing,
+            files_read=hasher.files_read,
+            files=files,
+        )
+
+    def _default_name(self, p: Path) -> str:
+        full = Path(os.path.normpath(p.absolute()))
+        try:
+            return full.relative_to(self.root).as_posix() or full.name
+        except ValueError:
+            return full.as_posix()
+
+    def _file_cache(self, p: Path) -> dict[str, dict[str, Any]]:
+        key = str(p.absolute())
+        with db.read_tx(self.engine) as conn:
+            q = select(T_FILES)
+            if p.is_dir():
+                prefix = key.rstrip("/") + "/"
+                q = q.where(T_FILES.c.path >= prefix, T_FILES.c.path < prefix[:-1] + "0")
+            else:
+                q = q.where(T_FILES.c.path == key)
+            return {row["path"]: dict(row) for row in conn.execute(q).mappings()}
+
+    def _subject(self, p: Path, hasher: FileHasher) -> tuple[dict[str, Any], int]:
+        if not p.is_dir():
+            d = hasher.digest(p)
+            subject: dict[str, Any] = {"digest": {"sha256": d.sha256, "md5": d.md5}, "size": d.size}
+            media_type = mimetypes.guess_type(p.name)[0]
+            if media_type:
+                subject["media_type"] = media_type
+            return subject, 1
+        entries = []
+        for rel, fp in walk(p):
+            d = hasher.digest(fp)
+            entries.append(ManifestEntry(rel, d.sha256, d.md5, d.size))
+        body = manifest_bytes(entries)
+        md = self.store.put_bytes(body) if hasher.store else digest_bytes(body)
+        return {
+            "digest": {"sha256": md.sha256, "md5": dvc_dir_md5(entries)},
+            "size": sum(e.size for e in entries),
+            "files": len(entries),
+            "manifest": f"sha256:{md.sha256}",
+        }, len(entries)
+
+    def _latest_named(self, conn: Connection, name: str) -> Registered | None:
+        rid = conn.execute(
+            select(T_RECORDS.c.id)
+            .where(T_RECORDS.c.name == name)
+            .where(T_RECORDS.c.kind.in_(sorted(ARTIFACT_KINDS)))
+            .order_by(T_RECORDS.c.seq.desc())
+            .limit(1)
+        ).scalar()
+        return self._entry(conn, rid) if rid else None
+
+    def _stored_locally(self, conn: Connection, rid: str) -> bool:
+        return (
+            conn.execute(
+                select(T_LOCATIONS.c.present).where(
+                    T_LOCATIONS.c.record_id == rid, T_LOCATIONS.c.store == self.store.name
+                )
+            ).scalar()
+            is True
+        )
+
+    def _stored_at(self, rid: str, subject: Mapping[str, Any]) -> dict[str, Any]:
+        sha = subject["digest"]["sha256"]
+        return self._new_record(
+            "attestation",
+            f"stored-at {self.store.name}",
+            links=[
+                {"rel": "about", "id": rid},
+            ],
+            attributes={
+                "predicate": "stored-at",
+                "body": {
+                    "action": "stored",
+                    "store": self.store.name,
+                    "uri": self.store.uri_for(sha),
+                    "version": None,
+                },
+            },
+        )
+
+    def attest(self, ref: str, predicate: str, body: Any = None) -> Registered:
+        """Sign a statement about a record.
+
+        Raises:
+            NotFoundError: no such record.
+            InputError: an invalid predicate.
+        """
+        rid = self.resolve(ref)
+        attributes: dict[str, Any] = {"predicate": predicate}
+        if body is not None:
+            attributes["body"] = body
+        record = self._new_record(
+            "attestation", predicate, links=[{"rel": "about", "id": rid}], attributes=attributes
+        )
+        return self._append(lambda conn: _Plan([record]))[0]
+
+    # ------------------------------------------------------------------ keys
+
+    def keys(self) -> list[dict[str, Any]]:
+        """Every registered key, as ``prov key list --json`` shows it."""
+        with db.read_tx(self.engine) as conn:
+            rows = conn.execute(select(T_KEYS).order_by(T_KEYS.c.registered_seq)).mappings()
+            return [
+                {
+                    "keyid": r["keyid"],
+                    "algorithm": "ed25519",
+                    "public_key": r["public_key"],
+                    "role": r["role"],
+                    "owner": r["owner"],
+                    "record": r["record_id"],
+                    "revoked": r["revoked_seq"] is not None,
+                    "active": r["keyid"] in (self.config.signer, self.config.log_key),
+                }
+                for r in rows
+            ]
+
+    def new_key(self, role: str, owner: str | None = None) -> Registered:
+        """Create a key, register it (signed by the current signer) and make it active."""
+        if role not in ("signer", "log"):
+            raise InputError(f"unknown key role {role!r} (signer or log)")
+        signer = Signer.generate()
+        self.keystore.save(signer)
+        self._signers[signer.keyid] = signer
+        record = self._key_record(signer, role, owner or _who())
+        result = self._append(lambda conn: _Plan([record]))[0]
+        if role == "signer":
+            self.config.signer = signer.keyid
+        else:
+            self.config.log_key = signer.keyid
+        self.config.save(self.prov_dir)
+        return result
+
+    def revoke_key(self, ref: str, reason: str) -> Registered:
+        """Revoke a key by key id (prefix) or key record id.
+
+        Raises:
+            RefusedError: the key is the active signer or log key.
+            NotFoundError: no such key.
+        """
+        want = ref.lower().removeprefix("sha256:")
+        matches = [
+            k
+            for k in self.keys()
+            if k["keyid"].startswith(want) or k["record"].removeprefix("sha256:").startswith(want)
+        ]
+        if len(want) < 6 or not matches:
+            raise NotFoundError(f"no key {ref!r}")
+        if len(matches) > 1:
+            raise NotFoundError(
+                f"{ref!r} matches several keys: " + ", ".join(k["keyid"][:12] for k in matches)
+            )
+        key = matches[0]
+        if key["revoked"]:
+            raise InputError(f"key {key['keyid'][:12]} is already revoked")
+        if key["active"]:
+            raise RefusedError(
+                f"key {key['keyid'][:12]} is the active {key['role']} key: create its successor "
+                f"first (`prov key new --role {key['role']}`)"
+            )
+        return self.attest(key["record"], "revocation", {"reason": reason})
+
+    # ------------------------------------------------------------------ reading
+
+    def resolve(self, ref: str) -> str:
+        """A record id from a full id or a unique prefix of at least 6 hex digits.
+
+        Raises:
+            NotFoundError: malformed, unknown or ambiguous.
+        """
+        try:
+            prefix = id_prefix(ref)
+        except RefError as e:
+            raise NotFoundError(str(e)) from None
+        lo = "sha256:" + prefix
+        with db.read_tx(self.engine) as conn:
+            ids = list(
+                conn.execute(
+                    select(T_ENTRIES.c.record_id)
+                    .where(T_ENTRIES.c.record_id >= lo, T_ENTRIES.c.record_id <= lo + "g")
+                    .limit(10)
+                ).scalars()
+            )
+        if not ids:
+            raise NotFoundError(f"no record {ref}")
+        if len(ids) > 1:
+            raise NotFoundError(f"{ref} is ambiguous: " + ", ".join(i[7:19] for i in ids))
+        return str(ids[0])
+
+    def get(self, ref: str) -> Registered:
+        """One record as it stands in the log."""
+        rid = self.resolve(ref)
+        with db.read_tx(self.engine) as conn:
+            entry = self._entry(conn, rid)
+        assert entry is not None
+        entry.existing = False
+        return entry
+
+    def show(self, ref: str, now: datetime | None = None) -> dict[str, Any]:
+        """A record with its envelope, verified signatures, log position, locations, retention."""
+        rid = self.resolve(ref)
+        with db.read_tx(self.engine) as conn:
+            seq, env_bytes, logged_at = conn.execute(
+                select(T_ENTRIES.c.seq, T_ENTRIES.c.envelope, T_ENTRIES.c.logged_at).where(
+                    T_ENTRIES.c.record_id == rid
+                )
+            ).one()
+            envelope = Envelope.from_bytes(bytes(env_bytes))
+            record = json.loads(envelope.payload)
+            keys = {r["keyid"]: r for r in conn.execute(select(T_KEYS)).mappings()}
+            locations = [
+                {k: r[k] for k in ("store", "uri", "version", "present")}
+                | {"attestation": r["attestation_id"]}
+                for r in conn.execute(
+                    select(T_LOCATIONS).where(T_LOCATIONS.c.record_id == rid)
+                ).mappings()
+            ]
+            policies = self._policies(conn)
+        signatures = []
+        for s in envelope.signatures:
+            key = keys.get(s.keyid)
+            valid = False
+            if key is not None and key["role"] == "signer" and key_trusted(key, seq):
+                try:
+                    envelope.verify(s.keyid, base64.b64decode(key["public_key"]))
+                    valid = True
+                except ProvenanceError:
+                    valid = False
+            signatures.append({"keyid": s.keyid, "valid": valid})
+        retention = retention_of(record, parse_time(logged_at), policies)
+        return {
+            "id": rid,
+            "record": record,
+            "envelope": envelope.to_json(),
+            "seq": int(seq),
+            "logged_at": logged_at,
+            "signatures": signatures,
+            "locations": locations,
+            "retention": retention.to_json(now or utcnow()),
+        }
+
+    def _policies(self, conn: Connection) -> list[tuple[str, dict[str, Any]]]:
+        ids = conn.execute(select(T_RECORDS.c.id).where(T_RECORDS.c.kind == "policy")).scalars()
+        out = []
+        for pid in ids:
+            entry = self._entry(conn, pid)
+            if entry:
+                out.append((pid, entry.record))
+        return out
+
+    def log_records(
+        self, kind: str | None = None, name: str | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Records newest first (``prov log``); ``name`` is a glob."""
+        q = select(
+            T_RECORDS.c.id,
+            T_RECORDS.c.kind,
+            T_RECORDS.c.name,
+            T_RECORDS.c.seq,
+            T_ENTRIES.c.logged_at,
+        ).join(T_ENTRIES, T_ENTRIES.c.seq == T_RECORDS.c.seq)
+        if kind:
+            q = q.where(T_RECORDS.c.kind == kind)
+        if name:
+            like = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            like = like.replace("*", "%").replace("?", "_")
+            q = q.where(T_RECORDS.c.name.like(like, escape="\\"))
+        q = q.order_by(T_RECORDS.c.seq.desc())
+        if limit:
+            q = q.limit(limit)
+        with db.read_tx(self.engine) as conn:
+            return [dict(r) | {"seq": int(r["seq"])} for r in conn.execute(q).mappings()]
+
+    def lookup(self, target: str) -> list[dict[str, Any]]:
+        """Records whose bytes are a file's, a directory's, or a digest (``sha256:``/``md5:``).
+
+        Raises:
+            InputError: neither an existing path nor a well-formed digest.
+        """
+        p = Path(target)
+        if p.exists():
+            subject, _ = self._subject(p, FileHasher(self._file_cache(p), None))
+            match = T_RECORDS.c.sha256 == subject["digest"]["sha256"]
+        else:
+            try:
+                # DVC writes a directory's md5 as <hex>.dir; records keep the bare hex.
+                digest = Digest.parse(target.removesuffix(".dir"))
+            except ProvenanceError:
+                raise InputError(
+                    f"{target}: no such file, and not a digest (sha256:<hex> or md5:<hex>)"
+                ) from None
+            column = T_RECORDS.c.sha256 if digest.algorithm == "sha256" else T_RECORDS.c.md5
+            match = column == digest.hex
+        with db.read_tx(self.engine) as conn:
+            rows = conn.execute(
+                select(T_RECORDS.c.id, T_RECORDS.c.kind, T_RECORDS.c.name)
+                .where(match)
+                .order_by(T_RECORDS.c.seq)
+            ).mappings()
+            return [dict(r) for r in rows]
+
+    # ------------------------------------------------------------------ the log
+
+    def checkpoint(self) -> dict[str, Any]:
+        """The latest signed checkpoint (``prov checkpoint --json``)."""
+        with db.read_tx(self.engine) as conn:
+            latest = self.log.latest_checkpoint(conn)
+        if latest is None:
+            raise NotFoundError("the log has no checkpoint yet")
+        note = SignedNote.parse(latest[1])
+        return {
+            "origin": note.checkpoint.origin,
+            "tree_size": note.checkpoint.size,
+            "root": note.checkpoint.root.hex(),
+            "note": latest[1],
+            "public_key": self._signer(self.config.log_key).public_b64,
+        }
+
+    def _size(self, conn: Connection, size: int | None) -> int:
+        current = self.log.size(conn)
+        if size is None:
+            return current
+        if not 0 < size <= current:
+            raise InputError(f"tree size must be between 1 and {current}, got {size}")
+        return size
+
+    def inclusion_proof(self, ref: str, size: int | None = None) -> dict[str, Any]:
+        """RFC 9162 inclusion proof of a record in the tree of ``size`` (default: current)."""
+        rid = self.resolve(ref)
+        with db.read_tx(self.engine) as conn:
+            seq = int(
+                conn.execute(
+                    select(T_ENTRIES.c.seq).where(T_ENTRIES.c.record_id == rid)
+                ).scalar_one()
+            )
+            n = self._size(conn, size)
+            if seq >= n:
+                raise InputError(f"record {rid[7:19]} is leaf {seq}, not in a tree of size {n}")
+            proof = self.log.inclusion(conn, seq, n)
+            leaf = self.log.leaf(conn, seq)
+            root = self.log.root(conn, n)
+        return {
+            "id": rid,
+            "leaf_index": seq,
+            "tree_size": n,
+            "leaf_hash": leaf.hex(),
+            "hashes": [h.hex() for h in proof],
+            "root": root.hex(),
+        }
+
+    def consistency_proof(self, old: int, new: int | None = None) -> dict[str, Any]:
+        """RFC 9162 consistency proof between two tree sizes."""
+        with db.read_tx(self.engine) as conn:
+            n = self._size(conn, new)
+            if not 0 < old <= n:
+                raise InputError(f"old size must be between 1 and {n}, got {old}")
+            proof = self.log.consistency(conn, old, n)
+            old_root, new_root = self.log.root(conn, old), self.log.root(conn, n)
+        return {
+            "old_size": old,
+            "new_size": n,
+            "old_root": old_root.hex(),
+            "new_root": new_root.hex(),
+            "hashes": [h.hex() for h in proof],
+        }
+
+    def verify(
+        self, full: bool = False, content: bool = False, since: str | None = None
+    ) -> dict[str, Any]:
+        """Check the log and records (SPEC §8); see :mod:`registry.verify`."""
+        from registry.verify import Verifier
+
+        return Verifier(self).run(full=full, content=content, since=since)

@@ -1,0 +1,120 @@
+"""The database schema (SQLModel tables, same on SQLite and PostgreSQL).
+
+``log_entries`` holds the source of truth: each record's DSSE envelope bytes with its sequence
+number and log time. Everything else is derived from it and can be rebuilt: the Merkle nodes,
+checkpoints (signed by the log key, so not forgeable), and the query tables (records, links,
+tags, keys, locations), which ``prov verify --full`` checks against the envelopes.
+``file_states`` is a cache of file digests by inode/size/mtime, not part of the registry's truth.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, String
+from sqlmodel import Field, SQLModel
+
+__all__ = [
+    "CheckpointRow",
+    "FileState",
+    "KeyRow",
+    "LinkRow",
+    "LocationRow",
+    "LogEntry",
+    "LogNode",
+    "Meta",
+    "RecordRow",
+    "TagRow",
+]
+
+
+def _big(primary_key: bool = False, **kw: object) -> Column:  # type: ignore[type-arg]
+    return Column(BigInteger, primary_key=primary_key, autoincrement=False, **kw)
+
+
+class Meta(SQLModel, table=True):
+    __tablename__ = "meta"
+    key: str = Field(primary_key=True)
+    value: str
+
+
+class LogEntry(SQLModel, table=True):
+    __tablename__ = "log_entries"
+    seq: int = Field(sa_column=_big(primary_key=True))
+    record_id: str = Field(sa_column=Column(String(71), nullable=False, unique=True))
+    envelope: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    logged_at: str
+
+
+class LogNode(SQLModel, table=True):
+    """Hash of the complete subtree of 2**level leaves at ``index``; node = level << 40 | index."""
+
+    __tablename__ = "log_nodes"
+    node: int = Field(sa_column=_big(primary_key=True))
+    hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class CheckpointRow(SQLModel, table=True):
+    __tablename__ = "checkpoints"
+    tree_size: int = Field(sa_column=_big(primary_key=True))
+    note: str
+    created_at: str
+
+
+class RecordRow(SQLModel, table=True):
+    __tablename__ = "records"
+    __table_args__ = (Index("ix_records_name_seq", "name", "seq"),)
+    id: str = Field(primary_key=True)
+    seq: int = Field(sa_column=_big(unique=True, nullable=False))
+    kind: str = Field(index=True)
+    name: str
+    created_at: str
+    created_by: str | None = None
+    sha256: str | None = Field(default=None, index=True)
+    md5: str | None = Field(default=None, index=True)
+    size: int | None = Field(default=None, sa_column=_big(nullable=True))
+
+
+class LinkRow(SQLModel, table=True):
+    __tablename__ = "links"
+    __table_args__ = (Index("ix_links_dst", "dst", "rel", "src"),)
+    src: str = Field(primary_key=True)
+    rel: str = Field(primary_key=True)
+    dst: str = Field(primary_key=True)
+
+
+class TagRow(SQLModel, table=True):
+    __tablename__ = "tags"
+    record_id: str = Field(primary_key=True)
+    key: str = Field(primary_key=True)
+    value: str
+
+
+class KeyRow(SQLModel, table=True):
+    __tablename__ = "keys"
+    keyid: str = Field(primary_key=True)
+    record_id: str = Field(unique=True)
+    role: str
+    owner: str
+    public_key: str
+    registered_seq: int = Field(sa_column=_big(nullable=False))
+    revoked_seq: int | None = Field(default=None, sa_column=_big(nullable=True))
+
+
+class LocationRow(SQLModel, table=True):
+    __tablename__ = "locations"
+    record_id: str = Field(primary_key=True)
+    store: str = Field(primary_key=True)
+    uri: str = Field(primary_key=True)
+    version: str | None = None
+    present: bool
+    attestation_id: str
+
+
+class FileState(SQLModel, table=True):
+    __tablename__ = "file_states"
+    path: str = Field(primary_key=True)
+    inode: int = Field(sa_column=_big(nullable=False))
+    size: int = Field(sa_column=_big(nullable=False))
+    mtime_ns: int = Field(sa_column=_big(nullable=False))
+    hashed_at_ns: int = Field(sa_column=_big(nullable=False))
+    sha256: str
+    md5: str

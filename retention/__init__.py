@@ -1,0 +1,1 @@
+"""Retention policy: presets, matching and retain-until dates. Imports provenance only."""
