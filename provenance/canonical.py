@@ -99,8 +99,10 @@ def _prepare(v: Any, depth: int) -> Any:
         a = abs(v)
         if a == 0.0:
             return 0
-        if v.is_integer() and a <= _INT_MAX:
-            return int(v)
+        if v.is_integer():
+            if a <= _INT_MAX:
+                return int(v)  # exact: ECMAScript prints integral doubles without ".0"
+            raise _NeedsSlowPath
         if 1e-4 <= a < 1e16:
             return v  # Python's shortest repr is already the ECMAScript form here
         raise _NeedsSlowPath

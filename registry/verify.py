@@ -190,11 +190,9 @@ class Verifier:
             node = int(node)
             if node >> 40 == 0:
                 if node != len(leaves):
-                    self.problems.append(
-                        _problem(
-                            "missing-leaf", f"leaf hashes jump from {len(leaves)} to {node}", node
-                        )
-                    )
+                    self.problems.append(_problem(
+                        "missing-leaf", f"leaf hashes {len(leaves)}..{node - 1} are missing",
+                        len(leaves)))
                     leaves.extend([b"\0" * 32] * (node - len(leaves)))
                 leaves.append(bytes(h))
             else:
