@@ -1,9 +1,11 @@
 """The local content-addressed object store: ``.prov/objects/sha256/ab/cdef…``.
 
 Objects are keyed by SHA-256 (MD5 is kept for DVC interop, never as the key we trust). A write
-goes to a temporary file in the same file system, is fsynced, made read-only and renamed into
-place, so a partial write never becomes visible; the directory entries are fsynced in
-:meth:`ObjectStore.sync` before the log records anything that points at them.
+goes to a temporary file in the same file system, is fsynced and made read-only, and waits
+(staged) until the whole registration has hashed: :meth:`ObjectStore.publish` then renames every
+staged object into place and fsyncs the directories, before the log records anything that points
+at them; :meth:`ObjectStore.discard` drops them when the registration fails. A partial write
+never becomes visible, and a failed ``prov add`` leaves no object behind.
 """
 
 from __future__ import annotations
@@ -36,22 +38,18 @@ class ObjectWriter:
         except OSError as e:
             raise StorageError(f"cannot write to the object store: {e.strerror}") from e
 
-    def commit(self, sha256: str) -> Path:
-        """Make the written bytes the object ``sha256`` (they must hash to it)."""
-        dest = self._store.path_for(sha256)
+    def commit(self, sha256: str) -> None:
+        """Stage the written bytes as the object ``sha256`` (they must hash to it)."""
         try:
             os.fsync(self._f.fileno())
             self._f.close()
-            if dest.exists():
+            if self._store.has(sha256) or sha256 in self._store.staged:
                 self.tmp.unlink()
-                return dest
-            dest.parent.mkdir(parents=True, exist_ok=True)
+                return
             os.chmod(self.tmp, 0o444)
-            os.replace(self.tmp, dest)
         except OSError as e:
             raise StorageError(f"cannot write to the object store: {e.strerror}") from e
-        self._store.dirty_dirs.add(dest.parent)
-        return dest
+        self._store.staged[sha256] = self.tmp
 
 
 class ObjectStore:
@@ -62,7 +60,7 @@ class ObjectStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.tmp_dir = root / "tmp"
-        self.dirty_dirs: set[Path] = set()
+        self.staged: dict[str, Path] = {}
 
     def uri_for(self, sha256: str) -> str:
         return f"sha256/{sha256[:2]}/{sha256[2:]}"
@@ -91,7 +89,8 @@ class ObjectStore:
         finally:
             if not f.closed:
                 f.close()
-            tmp.unlink(missing_ok=True)
+            if tmp not in self.staged.values():
+                tmp.unlink(missing_ok=True)
 
     def put_bytes(self, data: bytes) -> StreamDigest:
         """Store bytes already in memory (a manifest); returns their digests."""
@@ -114,12 +113,28 @@ class ObjectStore:
         with self.path_for(sha256).open("rb") as f:
             return digest_stream(f)
 
-    def sync(self) -> None:
-        """fsync the directories that gained objects, so the renames are durable."""
-        for d in sorted(self.dirty_dirs):
-            fd = os.open(d, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        self.dirty_dirs.clear()
+    def publish(self) -> None:
+        """Move staged objects into place and fsync their directories (durable renames)."""
+        dirs = set()
+        try:
+            for sha256, tmp in sorted(self.staged.items()):
+                dest = self.path_for(sha256)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp, dest)
+                dirs.add(dest.parent)
+            for d in sorted(dirs):
+                fd = os.open(d, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        except OSError as e:
+            raise StorageError(f"cannot write to the object store: {e.strerror}") from e
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        """Drop staged objects that were not published."""
+        for tmp in self.staged.values():
+            tmp.unlink(missing_ok=True)
+        self.staged.clear()

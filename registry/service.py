@@ -490,8 +490,11 @@ class Registry:
             resolved_links.append({"rel": rel, "id": self.resolve(ref)})
         name = name or self._default_name(p)
         hasher = FileHasher(self._file_cache(p), self.store if store else None, progress)
-        subject, files = self._subject(p, hasher)
-        self.store.sync()
+        try:
+            subject, files = self._subject(p, hasher)
+            self.store.publish()
+        finally:
+            self.store.discard()
 
         def build(conn: Connection) -> _Plan:
             if hasher.updates:
@@ -562,7 +565,7 @@ class Registry:
                 subject["media_type"] = media_type
             return subject, 1
         entries = []
-        for rel, fp in walk(p):
+        for rel, fp in list(walk(p)):  # the whole tree first: a loop fails before any read
             d = hasher.digest(fp)
             entries.append(ManifestEntry(rel, d.sha256, d.md5, d.size))
         body = manifest_bytes(entries)

@@ -22,7 +22,7 @@ def _pairs(values: list[str], what: str) -> list[tuple[str, str]]:
 
 def add(
     ctx: typer.Context,
-    paths: list[Path] = typer.Argument(..., help="Files or directories."),
+    paths: list[str] = typer.Argument(..., help="Files or directories."),
     kind: str = typer.Option("dataset", help="dataset or model."),
     name: str | None = typer.Option(None, help="Record name (default: the path)."),
     tag: list[str] = typer.Option([], help="K=V tag; repeatable."),
@@ -40,7 +40,8 @@ def add(
     links = _pairs(link, "--link")
     reg = registry(ctx)
     results = []
-    for p in paths:
+    for path in paths:
+        p = Path(path)
         total = p.stat().st_size if p.is_file() else None
         progress = DelayedProgress(f"hashing {p.name}", total)
         try:
