@@ -238,7 +238,7 @@ class Registry:
             origin=origin,
             signer=signer.keyid,
             log_key=log_key.keyid,
-            database_url=database_url,
+            database_url=None if url.startswith("sqlite:") else db.without_password(url),
         )
         config.save(prov_dir)
         reg = cls(prov_dir, config, engine)
