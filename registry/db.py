@@ -44,6 +44,14 @@ def redact(url: str) -> str:
         return "<database URL>"
 
 
+def without_password(url: str) -> str:
+    """A database URL safe to write into ``.prov/config``: libpq reads the password from
+    ``PGPASSWORD`` or ``~/.pgpass`` instead, so no secret lives in the registry directory."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(normalize_url(url)).set(password=None).render_as_string(hide_password=False)
+
+
 def connect(url: str) -> Engine:
     """An engine for ``url`` (``sqlite:///...`` or ``postgresql://...``).
 
