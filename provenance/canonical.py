@@ -15,7 +15,7 @@ from typing import Any
 
 from provenance.errors import CanonicalizationError
 
-__all__ = ["canonical_bytes", "canonical_float"]
+__all__ = ["canonical_bytes", "canonical_float", "parse_canonical"]
 
 _INT_MAX = 2**53 - 1
 _ENCODER = json.JSONEncoder(
@@ -50,6 +50,37 @@ def canonical_bytes(value: Any) -> bytes:
             f"string contains a lone surrogate (U+{ord(e.object[e.start]):04X}); "
             "JSON text must be valid Unicode"
         ) from None
+
+
+def parse_canonical(data: bytes) -> tuple[Any, bool]:
+    """Parse JSON bytes and tell whether they are exactly their RFC 8785 form.
+
+    For ASCII text without floats, the C encoder with sorted keys already writes the canonical
+    form (code-point and UTF-16 order agree on ASCII), so the check costs one C round trip;
+    anything else is re-encoded in full.
+
+    Raises:
+        ValueError: not JSON.
+    """
+    saw_float = False
+
+    def _float(text: str) -> float:
+        nonlocal saw_float
+        saw_float = True
+        return float(text)
+
+    def _int(text: str) -> int | float:
+        n = int(text)
+        return n if -_INT_MAX <= n <= _INT_MAX else _float(text)  # JSON numbers are doubles
+
+    value = json.loads(data, parse_float=_float, parse_int=_int)
+    if data.isascii() and not saw_float:
+        quick = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return value, quick.encode() == data
+    try:
+        return value, canonical_bytes(value) == data
+    except CanonicalizationError:
+        return value, False
 
 
 def _sort_keys(d: dict[Any, Any]) -> list[str]:

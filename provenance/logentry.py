@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 from provenance.canonical import canonical_bytes
 
 __all__ = ["envelope_digest", "leaf_input"]
+
+_ID_RE = re.compile(r"\Asha256:[0-9a-f]{64}\Z")
+_TIME_RE = re.compile(r"\A[0-9T:.Z-]{27}\Z")
 
 
 def envelope_digest(envelope_bytes: bytes) -> str:

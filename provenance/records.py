@@ -11,7 +11,6 @@ import base64
 import binascii
 import hashlib
 import re
-import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
@@ -81,6 +80,7 @@ _DIGEST_LEN = {"sha256": 64, "md5": 32}
 _ID_RE = re.compile(r"\Asha256:[0-9a-f]{64}\Z")
 _HEX_RE = re.compile(r"\A[0-9a-f]+\Z")
 _URI_RE = re.compile(r"\A[a-zA-Z][a-zA-Z0-9+.-]*:\S+\Z")
+_CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc, exactly
 _PREFIX_MIN = 6
 
 
@@ -93,7 +93,7 @@ def _text(value: Any, path: str, max_len: int = 256) -> str:
         raise _fail(path, f"must be a string, got {type(value).__name__}")
     if not 1 <= len(value) <= max_len:
         raise _fail(path, f"must be 1 to {max_len} characters, got {len(value)}")
-    if any(unicodedata.category(c) == "Cc" for c in value):
+    if _CONTROL_RE.search(value):
         raise _fail(path, "must not contain control characters")
     return value
 

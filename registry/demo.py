@@ -39,13 +39,15 @@ def _write_data(root: Path, rows: int, seed: int) -> None:
         w = csv.writer(f)
         w.writerow(["id", "age", "income", "label"])
         for i in range(rows):
-            w.writerow([i, rng.randint(18, 90), round(rng.gauss(50_000, 15_000), 2),
-                        rng.choice([0, 1])])
+            w.writerow(
+                [i, rng.randint(18, 90), round(rng.gauss(50_000, 15_000), 2), rng.choice([0, 1])]
+            )
     shards = root / "data" / "features"
     shards.mkdir(exist_ok=True)
     for s in range(4):
         (shards / f"part-{s:03d}.csv").write_text(
-            "\n".join(f"{rng.random():.6f},{rng.random():.6f}" for _ in range(rows // 4)) + "\n")
+            "\n".join(f"{rng.random():.6f},{rng.random():.6f}" for _ in range(rows // 4)) + "\n"
+        )
 
 
 def main(argv: list[str]) -> None:

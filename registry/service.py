@@ -316,8 +316,7 @@ class Registry:
                 self._check_active_key(conn, self.config.log_key, "log", size)
             signer = self._signer(self.config.signer)
             results: list[Registered] = []
-            fresh: list[tuple[str, bytes, dict[str, Any]]] = []
-            pending: set[str] = set()
+            encoded: list[tuple[str, bytes, dict[str, Any]]] = []
             for item in plan.items:
                 if isinstance(item, Registered):
                     results.append(item)
@@ -326,13 +325,22 @@ class Registry:
                     rid, data = encode_record(item)
                 except ProvenanceError as e:
                     raise InputError(f"invalid record: {e}") from None
+                encoded.append((rid, data, item))
+            targets = {ln["id"] for _, _, rec in encoded for ln in rec.get("links", [])}
+            logged = self._logged(conn, {rid for rid, _, _ in encoded} | targets)
+            fresh: list[tuple[str, bytes, dict[str, Any]]] = []
+            pending: set[str] = set()
+            for rid, data, item in encoded:
                 if rid in pending:
                     continue
-                prior = self._entry(conn, rid)
-                if prior is not None:
+                if rid in logged:
+                    prior = self._entry(conn, rid)
+                    assert prior is not None
                     results.append(prior)
                     continue
-                self._check_links(conn, item, pending)
+                for link in item.get("links", []):
+                    if link["id"] not in logged and link["id"] not in pending:
+                        raise NotFoundError(f"link target {link['id']} is not a registered record")
                 pending.add(rid)
                 fresh.append((rid, Envelope.sign(data, [signer]).to_bytes(), item))
             if not fresh:
@@ -370,18 +378,20 @@ class Registry:
         record = json.loads(Envelope.from_bytes(bytes(row[1])).payload)
         return Registered(rid, int(row[0]), record, str(row[2]), existing=True)
 
-    def _check_links(self, conn: Connection, record: Mapping[str, Any], pending: set[str]) -> None:
-        targets = {ln["id"] for ln in record.get("links", [])} - pending
-        if not targets:
-            return
-        found = set(
-            conn.execute(
-                select(T_ENTRIES.c.record_id).where(T_ENTRIES.c.record_id.in_(targets))
-            ).scalars()
-        )
-        missing = sorted(targets - found)
-        if missing:
-            raise NotFoundError(f"link target {missing[0]} is not a registered record")
+    @staticmethod
+    def _logged(conn: Connection, ids: set[str]) -> set[str]:
+        """Which of ``ids`` are in the log."""
+        found: set[str] = set()
+        wanted = sorted(ids)
+        for i in range(0, len(wanted), 500):
+            found.update(
+                conn.execute(
+                    select(T_ENTRIES.c.record_id).where(
+                        T_ENTRIES.c.record_id.in_(wanted[i : i + 500])
+                    )
+                ).scalars()
+            )
+        return found
 
     @staticmethod
     def _write_derived(conn: Connection, derived: Sequence[Derived]) -> None:

@@ -36,9 +36,7 @@ def verify(
         else:
             for p in report["problems"]:
                 where = " ".join(
-                    x
-                    for x in (f"seq {p['seq']}" if "seq" in p else "", p.get("id", ""))
-                    if x
+                    x for x in (f"seq {p['seq']}" if "seq" in p else "", p.get("id", "")) if x
                 )
                 out.print(f"[red]{p['problem']}[/] {where}: {p['detail']}")
             out.print(f"[red]FAILED[/]: {len(report['problems'])} problem(s); checked {checked}")

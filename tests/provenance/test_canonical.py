@@ -96,3 +96,17 @@ def test_non_string_keys_are_rejected(bad):
 def test_values_without_an_exact_json_form_are_rejected(bad):
     with pytest.raises(CanonicalizationError):
         canonical_bytes(bad)
+
+
+@settings(max_examples=800)
+@given(_JSON)
+def test_parse_canonical_accepts_exactly_the_canonical_bytes(value):
+    import json
+
+    from provenance.canonical import parse_canonical
+
+    canonical = canonical_bytes(value)
+    assert parse_canonical(canonical)[1] is True
+    for other in (json.dumps(value).encode(), json.dumps(value, indent=1).encode(),
+                  json.dumps(value, sort_keys=True, separators=(",", ":")).encode()):
+        assert parse_canonical(other)[1] is (other == canonical)

@@ -112,3 +112,16 @@ def test_prefixes_normalize_with_or_without_the_algorithm(prefix):
 def test_bad_prefixes_are_rejected(bad):
     with pytest.raises(RefError):
         id_prefix(bad)
+
+
+@given(st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=40),
+       st.text(alphabet="0123456789abcdef", min_size=64, max_size=64),
+       st.integers(0, 2**53 - 1))
+def test_leaf_input_fast_path_equals_the_canonical_encoding(name, hexid, seq):
+    from provenance.logentry import envelope_digest, leaf_input
+
+    env = name.encode()
+    for rid, logged_at in ((f"sha256:{hexid}", "2026-11-21T10:00:00.123456Z"),
+                           (name, name)):
+        assert leaf_input(env, rid, logged_at, seq) == canonical_bytes({
+            "envelope": envelope_digest(env), "id": rid, "logged_at": logged_at, "seq": seq})
