@@ -24,7 +24,7 @@ def test_key_hash_is_sha256_of_name_newline_0x01_key():
     signer = Signer.generate()
     want = hashlib.sha256(ORIGIN.encode() + b"\n\x01" + signer.public_raw).digest()[:4]
     assert key_hash(ORIGIN, signer.public_raw) == want
-    name, hexhash, b64 = verifier_key(ORIGIN, signer.public_raw).split("+")
+    name, hexhash, b64 = verifier_key(ORIGIN, signer.public_raw).split("+", 2)
     assert (name, bytes.fromhex(hexhash), base64.b64decode(b64)) == (
         ORIGIN, want, b"\x01" + signer.public_raw)
 
