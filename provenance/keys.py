@@ -14,12 +14,10 @@ from __future__ import annotations
 import base64
 import hashlib
 from functools import lru_cache
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from nacl.exceptions import BadSignatureError
-from nacl.exceptions import CryptoError as NaclError
-from nacl.signing import VerifyKey
 
 from provenance.errors import KeyLoadError, SignatureError
 
@@ -32,7 +30,9 @@ def key_id(public_raw: bytes) -> str:
 
 
 @lru_cache(maxsize=256)
-def _verify_key(public_raw: bytes) -> VerifyKey:
+def _verify_key(public_raw: bytes) -> Any:
+    from nacl.signing import VerifyKey  # imported on first use: commands that only sign skip it
+
     return VerifyKey(public_raw)
 
 
@@ -44,9 +44,11 @@ def verify_signature(public_raw: bytes, signature: bytes, data: bytes) -> None:
     """
     if len(signature) != 64:
         raise SignatureError("an Ed25519 signature is 64 bytes")
+    from nacl.exceptions import CryptoError
+
     try:
         _verify_key(bytes(public_raw)).verify(data, signature)
-    except (BadSignatureError, NaclError, ValueError, TypeError) as e:
+    except (CryptoError, ValueError, TypeError) as e:
         raise SignatureError("Ed25519 signature does not verify") from e
 
 
