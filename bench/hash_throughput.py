@@ -49,14 +49,17 @@ def main() -> None:
         "sha256+md5, one thread (4 MiB)": lambda: one_thread(str(path), 4 << 20),
     }
     for mib in (1, 4, 16):
+
         def two(mib: int = mib) -> None:
             with open(path, "rb", buffering=0) as f:
                 digest_stream(f, chunk_size=mib << 20)
+
         cases[f"sha256+md5, digest_stream two threads ({mib} MiB)"] = two
 
     def with_sink() -> None:
         with open(path, "rb", buffering=0) as f, open(WORK / "sink.tmp", "wb", buffering=0) as s:
             digest_stream(f, s)
+
     cases["digest_stream + copy to a file (4 MiB)"] = with_sink
     single(str(path), "md5", 4 << 20)  # warm the page cache
     print("| case | median | GB/s |\n|---|---|---|")

@@ -12,7 +12,7 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol
+from typing import Any, Protocol
 
 from provenance.errors import RefError
 
@@ -23,6 +23,8 @@ _HEX_RE = re.compile(r"\A[0-9a-f]+\Z")
 
 #: Read size: large enough that hashlib releases the GIL and per-call overhead vanishes.
 CHUNK_SIZE = 4 << 20
+#: Buffers in flight: one being read while others are hashed and written.
+_BUFFERS = 5
 
 
 @dataclass(frozen=True)
@@ -68,22 +70,27 @@ class _Sink(Protocol):
     def write(self, data: memoryview, /) -> object: ...
 
 
+class _Source(Protocol):
+    def readinto(self, buffer: bytearray, /) -> int | None: ...
+
+
 def digest_bytes(data: bytes) -> StreamDigest:
     """Both digests of an in-memory byte string."""
     return StreamDigest(hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest(), len(data))
 
 
 def digest_stream(
-    src: BinaryIO,
+    src: _Source,
     sink: _Sink | None = None,
     progress: Callable[[int], None] | None = None,
     chunk_size: int = CHUNK_SIZE,
 ) -> StreamDigest:
     """Hash a stream with SHA-256 and MD5 in one read, optionally copying it to ``sink``.
 
-    Each chunk is read once into a reusable buffer. The calling thread feeds SHA-256 and the
-    sink; a second thread feeds MD5 (the slower hash) from the same buffer, so on two cores the
-    whole costs about as much as MD5 alone. A stream that fits in one chunk stays in one thread.
+    Each chunk is read once into a reusable buffer. Two threads hash it (SHA-256 and MD5; hashlib
+    releases the GIL) while the calling thread copies it to the sink and reads the next one, so
+    on two cores the whole costs about as much as MD5 alone, the slowest of the three. A stream
+    that fits in one chunk stays in one thread.
 
     Args:
         src: a binary stream with ``readinto``.
@@ -112,33 +119,52 @@ def digest_stream(
             n = src.readinto(buf) or 0
         return StreamDigest(sha.hexdigest(), md5.hexdigest(), size)
 
+    # Each buffer is read once, then hashed by two threads while this one copies it to the
+    # sink; it returns to the free list when both hashes are done with it.
     free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
-    work: queue.SimpleQueue[tuple[bytearray, int] | None] = queue.SimpleQueue()
-    for _ in range(3):
+    for _ in range(_BUFFERS - 1):
         free.put(bytearray(chunk_size))
+    pending: dict[int, int] = {}
+    lock = threading.Lock()
 
-    def md5_worker() -> None:
+    def release(buf: bytearray) -> None:
+        with lock:
+            pending[id(buf)] -= 1
+            if pending[id(buf)]:
+                return
+        free.put(buf)
+
+    def hasher(h: Any, work: queue.SimpleQueue[tuple[bytearray, int] | None]) -> None:
         while (item := work.get()) is not None:
             buf, length = item
-            md5.update(memoryview(buf)[:length])
-            free.put(buf)
+            h.update(memoryview(buf)[:length])
+            release(buf)
 
-    worker = threading.Thread(target=md5_worker, name="prov-md5", daemon=True)
-    worker.start()
+    queues: list[queue.SimpleQueue[tuple[bytearray, int] | None]] = []
+    threads = []
+    for h in (sha, md5):
+        q: queue.SimpleQueue[tuple[bytearray, int] | None] = queue.SimpleQueue()
+        t = threading.Thread(target=hasher, args=(h, q), name=f"prov-{h.name}", daemon=True)
+        t.start()
+        queues.append(q)
+        threads.append(t)
     try:
         buf = first
         while n:
-            view = memoryview(buf)[:n]
-            sha.update(view)
+            with lock:
+                pending[id(buf)] = len(queues)
+            for q in queues:
+                q.put((buf, n))
             if sink is not None:
-                sink.write(view)
-            work.put((buf, n))
+                sink.write(memoryview(buf)[:n])
             size += n
             if progress:
                 progress(n)
             buf = free.get()
             n = src.readinto(buf) or 0
     finally:
-        work.put(None)
-        worker.join()
+        for q in queues:
+            q.put(None)
+        for t in threads:
+            t.join()
     return StreamDigest(sha.hexdigest(), md5.hexdigest(), size)

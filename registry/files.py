@@ -135,7 +135,7 @@ class FileHasher:
                 self.progress(st.st_size)
             return StreamDigest(cached["sha256"], cached["md5"], st.st_size)
         started = time.time_ns()
-        d = self._read(path)
+        d = self._read(path, st.st_size)
         self.files_read += 1
         self.updates.append(
             {
@@ -150,7 +150,7 @@ class FileHasher:
         )
         return d
 
-    def _read(self, path: Path) -> StreamDigest:
+    def _read(self, path: Path, size: int) -> StreamDigest:
         try:
             f = path.open("rb")
         except OSError as e:
@@ -159,7 +159,7 @@ class FileHasher:
             with f:
                 if self.store is None:
                     return digest_stream(f, progress=self.progress)
-                with self.store.writer() as w:
+                with self.store.writer(size) as w:
                     d = digest_stream(f, w, progress=self.progress)
                     w.commit(d.sha256)
                     return d

@@ -10,6 +10,7 @@ never becomes visible, and a failed ``prov add`` leaves no object behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
@@ -84,11 +85,18 @@ class ObjectStore:
         return self.path_for(sha256).is_file()
 
     @contextmanager
-    def writer(self) -> Iterator[ObjectWriter]:
-        """A writer whose temporary file is removed unless committed."""
+    def writer(self, size_hint: int = 0) -> Iterator[ObjectWriter]:
+        """A writer whose temporary file is removed unless committed.
+
+        ``size_hint`` preallocates the file, so the file system does not allocate blocks while
+        the bytes stream in.
+        """
         try:
             self.tmp_dir.mkdir(parents=True, exist_ok=True)
             fd, name = tempfile.mkstemp(dir=self.tmp_dir, prefix="obj-")
+            if size_hint > 1 << 20:
+                with contextlib.suppress(OSError):  # unsupported here: only an optimization
+                    os.posix_fallocate(fd, 0, size_hint)
         except OSError as e:
             raise StorageError(f"cannot write to the object store {self.root}: {e.strerror}") from e
         tmp = Path(name)

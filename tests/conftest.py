@@ -29,14 +29,20 @@ class Result:
         return f"<exit {self.code}\nstdout: {self.out[:2000]}\nstderr: {self.err[:2000]}>"
 
 
-def run_prov(*args: str, cwd: Path, env: dict[str, str] | None = None,
-             timeout: float = 120) -> Result:
+def run_prov(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> Result:
     """Run the real CLI (``python -m registry.cli.main``) in ``cwd``."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("PROV_")}
     full_env.update(env or {})
     proc = subprocess.run(
-        [sys.executable, "-m", "registry.cli.main", *args], cwd=cwd, env=full_env,
-        capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+        [sys.executable, "-m", "registry.cli.main", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
     )
     return Result(proc)
 

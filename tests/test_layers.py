@@ -3,14 +3,27 @@
 import subprocess
 import sys
 
-HEAVY = ("sqlmodel", "sqlalchemy", "fastapi", "textual", "dvc", "lakefs", "lakefs_sdk",
-         "uvicorn", "pyarrow", "registry", "tui")
+HEAVY = (
+    "sqlmodel",
+    "sqlalchemy",
+    "fastapi",
+    "textual",
+    "dvc",
+    "lakefs",
+    "lakefs_sdk",
+    "uvicorn",
+    "pyarrow",
+    "registry",
+    "tui",
+)
 
 
 def _loaded_after(code: str) -> set[str]:
     out = subprocess.run(
         [sys.executable, "-c", f"{code}\nimport sys; print(' '.join(sys.modules))"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     return {m.split(".")[0] for m in out}
 
@@ -35,4 +48,3 @@ def test_registry_facade_resolves_lazily():
 def test_cli_startup_does_not_import_the_database_layer():
     loaded = _loaded_after("import registry.cli.main")
     assert not loaded & {"sqlalchemy", "sqlmodel", "pydantic"}
-

@@ -34,8 +34,14 @@ def test_every_finite_float_serializes_like_ecmascript(f):
     assert float(canonical_float(f)) == f
 
 
-@given(st.dictionaries(st.text(st.characters(min_codepoint=0xD7F0, max_codepoint=0x1F600,
-                                              exclude_categories=("Cs",))), st.integers(0, 9)))
+@given(
+    st.dictionaries(
+        st.text(
+            st.characters(min_codepoint=0xD7F0, max_codepoint=0x1F600, exclude_categories=("Cs",))
+        ),
+        st.integers(0, 9),
+    )
+)
 def test_keys_sort_by_utf16_code_units_across_the_surrogate_range(d):
     assert canonical_bytes(d) == rfc8785.dumps(d)
 
@@ -43,17 +49,29 @@ def test_keys_sort_by_utf16_code_units_across_the_surrogate_range(d):
 def test_rfc8785_section_3_2_2_3_number_examples():
     # The sample numbers from RFC 8785 Appendix B, as IEEE 754 bit patterns.
     cases = {
-        "0000000000000000": "0", "8000000000000000": "0", "0000000000000001": "5e-324",
-        "8000000000000001": "-5e-324", "7fefffffffffffff": "1.7976931348623157e+308",
-        "ffefffffffffffff": "-1.7976931348623157e+308", "4340000000000000": "9007199254740992",
-        "c340000000000000": "-9007199254740992", "4430000000000000": "295147905179352830000",
-        "44b52d02c7e14af5": "9.999999999999997e+22", "44b52d02c7e14af6": "1e+23",
-        "44b52d02c7e14af7": "1.0000000000000001e+23", "444b1ae4d6e2ef4e": "999999999999999700000",
-        "444b1ae4d6e2ef4f": "999999999999999900000", "444b1ae4d6e2ef50": "1e+21",
-        "3eb0c6f7a0b5ed8c": "9.999999999999997e-7", "3eb0c6f7a0b5ed8d": "0.000001",
-        "41b3de4355555553": "333333333.3333332", "41b3de4355555554": "333333333.33333325",
-        "41b3de4355555555": "333333333.3333333", "41b3de4355555556": "333333333.3333334",
-        "41b3de4355555557": "333333333.33333343", "becbf647612f3696": "-0.0000033333333333333333",
+        "0000000000000000": "0",
+        "8000000000000000": "0",
+        "0000000000000001": "5e-324",
+        "8000000000000001": "-5e-324",
+        "7fefffffffffffff": "1.7976931348623157e+308",
+        "ffefffffffffffff": "-1.7976931348623157e+308",
+        "4340000000000000": "9007199254740992",
+        "c340000000000000": "-9007199254740992",
+        "4430000000000000": "295147905179352830000",
+        "44b52d02c7e14af5": "9.999999999999997e+22",
+        "44b52d02c7e14af6": "1e+23",
+        "44b52d02c7e14af7": "1.0000000000000001e+23",
+        "444b1ae4d6e2ef4e": "999999999999999700000",
+        "444b1ae4d6e2ef4f": "999999999999999900000",
+        "444b1ae4d6e2ef50": "1e+21",
+        "3eb0c6f7a0b5ed8c": "9.999999999999997e-7",
+        "3eb0c6f7a0b5ed8d": "0.000001",
+        "41b3de4355555553": "333333333.3333332",
+        "41b3de4355555554": "333333333.33333325",
+        "41b3de4355555555": "333333333.3333333",
+        "41b3de4355555556": "333333333.3333334",
+        "41b3de4355555557": "333333333.33333343",
+        "becbf647612f3696": "-0.0000033333333333333333",
         "43143ff3c1cb0959": "1424953923781206.2",
     }
     import struct
@@ -64,14 +82,21 @@ def test_rfc8785_section_3_2_2_3_number_examples():
 
 
 def test_rfc8785_sorting_example():
-    value = {"\u20ac": "Euro Sign", "\r": "Carriage Return", "\ufb33": "Hebrew Letter Dalet With Dagesh",
-             "1": "One", "\U0001f600": "Emoji: Grinning Face", "\u0080": "Control",
-             "\u00f6": "Latin Small Letter O With Diaeresis"}
+    value = {
+        "\u20ac": "Euro Sign",
+        "\r": "Carriage Return",
+        "\ufb33": "Hebrew Letter Dalet With Dagesh",
+        "1": "One",
+        "\U0001f600": "Emoji: Grinning Face",
+        "\u0080": "Control",
+        "\u00f6": "Latin Small Letter O With Diaeresis",
+    }
     order = [k for k in value]
     expected_order = ["\r", "1", "\u0080", "\u00f6", "\u20ac", "\U0001f600", "\ufb33"]
     text = canonical_bytes(value).decode()
     assert [text.index('"' + k.replace("\r", "\\r") + '"') for k in expected_order] == sorted(
-        text.index('"' + k.replace("\r", "\\r") + '"') for k in order)
+        text.index('"' + k.replace("\r", "\\r") + '"') for k in order
+    )
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, {"a": [1, math.nan]}])
@@ -107,6 +132,9 @@ def test_parse_canonical_accepts_exactly_the_canonical_bytes(value):
 
     canonical = canonical_bytes(value)
     assert parse_canonical(canonical)[1] is True
-    for other in (json.dumps(value).encode(), json.dumps(value, indent=1).encode(),
-                  json.dumps(value, sort_keys=True, separators=(",", ":")).encode()):
+    for other in (
+        json.dumps(value).encode(),
+        json.dumps(value, indent=1).encode(),
+        json.dumps(value, sort_keys=True, separators=(",", ":")).encode(),
+    ):
         assert parse_canonical(other)[1] is (other == canonical)

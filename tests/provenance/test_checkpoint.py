@@ -26,7 +26,10 @@ def test_key_hash_is_sha256_of_name_newline_0x01_key():
     assert key_hash(ORIGIN, signer.public_raw) == want
     name, hexhash, b64 = verifier_key(ORIGIN, signer.public_raw).split("+", 2)
     assert (name, bytes.fromhex(hexhash), base64.b64decode(b64)) == (
-        ORIGIN, want, b"\x01" + signer.public_raw)
+        ORIGIN,
+        want,
+        b"\x01" + signer.public_raw,
+    )
 
 
 def test_note_text_is_the_c2sp_layout():
@@ -55,16 +58,19 @@ def test_verify_fails_for_another_key_or_a_changed_body():
         SignedNote.parse(text).verify(ORIGIN, signer.public_raw)
 
 
-@pytest.mark.parametrize("mutate", [
-    lambda t: t[:-1],                                   # no final newline
-    lambda t: t.replace("\n\n", "\n"),                  # no blank line
-    lambda t: t.replace("\n42\n", "\n042\n"),           # leading zero
-    lambda t: t.replace("\n42\n", "\n-1\n"),
-    lambda t: t.replace("\u2014 ", "- "),               # not an em dash
-    lambda t: t.replace(f"{ORIGIN}\n", f"{ORIGIN}\nextension\n", 1),
-    lambda t: t.replace(base64.b64encode(ROOT).decode(), base64.b64encode(ROOT[:31]).decode()),
-    lambda t: t + "\u2014 other short\n",
-])
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda t: t[:-1],  # no final newline
+        lambda t: t.replace("\n\n", "\n"),  # no blank line
+        lambda t: t.replace("\n42\n", "\n042\n"),  # leading zero
+        lambda t: t.replace("\n42\n", "\n-1\n"),
+        lambda t: t.replace("\u2014 ", "- "),  # not an em dash
+        lambda t: t.replace(f"{ORIGIN}\n", f"{ORIGIN}\nextension\n", 1),
+        lambda t: t.replace(base64.b64encode(ROOT).decode(), base64.b64encode(ROOT[:31]).decode()),
+        lambda t: t + "\u2014 other short\n",
+    ],
+)
 def test_strict_parser_rejects_malformed_notes(mutate):
     note, _ = _note()
     with pytest.raises(CheckpointError):

@@ -18,7 +18,10 @@ def test_digests_and_sink_match_hashlib_for_any_chunking(data, chunk):
     seen = []
     d = digest_stream(io.BytesIO(data), sink, progress=seen.append, chunk_size=chunk)
     assert (d.sha256, d.md5, d.size) == (
-        hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest(), len(data))
+        hashlib.sha256(data).hexdigest(),
+        hashlib.md5(data).hexdigest(),
+        len(data),
+    )
     assert sink.getvalue() == data
     assert sum(seen) == len(data)
 

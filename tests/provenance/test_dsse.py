@@ -25,7 +25,8 @@ def _sslib_verify(envelope_json: dict, signer: Signer) -> None:
 
 def test_pae_matches_the_dsse_spec():
     assert pae("http://example.com/HelloWorld", b"hello world") == (
-        b"DSSEv1 29 http://example.com/HelloWorld 11 hello world")
+        b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
+    )
 
 
 def test_our_envelope_verifies_with_securesystemslib():
@@ -70,12 +71,17 @@ def test_stored_bytes_round_trip_and_are_canonical():
     assert canonical_bytes(Envelope.from_bytes(data).to_json()) == data
 
 
-@pytest.mark.parametrize("bad", [
-    b"not json", b"[]", b'{"payloadType":"t","payload":"eA==","signatures":[]}',
-    b'{"payloadType":"t","payload":"***","signatures":[{"keyid":"a","sig":"eA=="}]}',
-    b'{"payloadType":"t","payload":"eA==","signatures":[{"keyid":"a","sig":"eA=="}],"x":1}',
-    b'{"payloadType":"t","payload":"eA==","signatures":[{"keyid":"a"}]}',
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b"not json",
+        b"[]",
+        b'{"payloadType":"t","payload":"eA==","signatures":[]}',
+        b'{"payloadType":"t","payload":"***","signatures":[{"keyid":"a","sig":"eA=="}]}',
+        b'{"payloadType":"t","payload":"eA==","signatures":[{"keyid":"a","sig":"eA=="}],"x":1}',
+        b'{"payloadType":"t","payload":"eA==","signatures":[{"keyid":"a"}]}',
+    ],
+)
 def test_malformed_envelopes_are_rejected(bad):
     with pytest.raises(EnvelopeError):
         Envelope.from_bytes(bad)

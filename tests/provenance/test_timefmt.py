@@ -12,14 +12,17 @@ def test_format_and_parse_round_trip():
     assert parse_time(format_time(t)) == t
 
 
-@pytest.mark.parametrize(("text", "start", "end"), [
-    ("P7Y", datetime(2026, 3, 1, tzinfo=UTC), datetime(2033, 3, 1, tzinfo=UTC)),
-    ("P1Y", datetime(2028, 2, 29, tzinfo=UTC), datetime(2029, 2, 28, tzinfo=UTC)),
-    ("P6M", datetime(2026, 8, 31, tzinfo=UTC), datetime(2027, 2, 28, tzinfo=UTC)),
-    ("P30D", datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 31, tzinfo=UTC)),
-    ("P1W", datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 8, tzinfo=UTC)),
-    ("PT12H", datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, 12, tzinfo=UTC)),
-])
+@pytest.mark.parametrize(
+    ("text", "start", "end"),
+    [
+        ("P7Y", datetime(2026, 3, 1, tzinfo=UTC), datetime(2033, 3, 1, tzinfo=UTC)),
+        ("P1Y", datetime(2028, 2, 29, tzinfo=UTC), datetime(2029, 2, 28, tzinfo=UTC)),
+        ("P6M", datetime(2026, 8, 31, tzinfo=UTC), datetime(2027, 2, 28, tzinfo=UTC)),
+        ("P30D", datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 31, tzinfo=UTC)),
+        ("P1W", datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 8, tzinfo=UTC)),
+        ("PT12H", datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, 12, tzinfo=UTC)),
+    ],
+)
 def test_durations_add_calendar_time(text, start, end):
     assert parse_duration(text).after(start) == end
 

@@ -18,10 +18,13 @@ def test_a_file_is_hashed_stored_and_registered(tmp_path, reg):
     r = reg.add(write(tmp_path / "data" / "train.csv", data))
     s = r.summary()
     assert (s["sha256"], s["md5"], s["size"]) == (
-        hashlib.sha256(data).hexdigest(), hashlib.md5(data).hexdigest(), len(data))
+        hashlib.sha256(data).hexdigest(),
+        hashlib.md5(data).hexdigest(),
+        len(data),
+    )
     assert r.name == "data/train.csv" and r.kind == "dataset"
     obj = reg.store.path_for(s["sha256"])
-    assert obj.read_bytes() == data and not os.access(obj, os.W_OK) or os.getuid() == 0
+    assert (obj.read_bytes() == data and not os.access(obj, os.W_OK)) or os.getuid() == 0
     assert oct(obj.stat().st_mode & 0o777) == "0o444"
     shown = reg.show(r.id)
     assert shown["locations"][0]["uri"] == f"sha256/{s['sha256'][:2]}/{s['sha256'][2:]}"
@@ -70,10 +73,16 @@ def test_directory_md5_is_dvcs_dir_hash(tmp_path, reg):
     write(d / "x.csv", "1\n")
     write(d / "sub" / "y.csv", "2\n")
     # DVC 3: md5 of json.dumps(sorted [{"md5", "relpath"}], sort_keys=True), shown with ".dir".
-    body = json.dumps(sorted([
-        {"md5": hashlib.md5(b"1\n").hexdigest(), "relpath": "x.csv"},
-        {"md5": hashlib.md5(b"2\n").hexdigest(), "relpath": "sub/y.csv"},
-    ], key=lambda e: e["relpath"]), sort_keys=True)
+    body = json.dumps(
+        sorted(
+            [
+                {"md5": hashlib.md5(b"1\n").hexdigest(), "relpath": "x.csv"},
+                {"md5": hashlib.md5(b"2\n").hexdigest(), "relpath": "sub/y.csv"},
+            ],
+            key=lambda e: e["relpath"],
+        ),
+        sort_keys=True,
+    )
     want = hashlib.md5(body.encode()).hexdigest()
     r = reg.add(d)
     assert r.record["subject"]["digest"]["md5"] == want
@@ -144,9 +153,17 @@ def test_add_accepts_only_artifact_kinds(tmp_path, reg, kind):
 
 def test_bulk_registration_signs_logs_and_checkpoints_in_batches(reg):
     before = len(reg.log_records())
-    records = [{"kind": "dataset", "name": f"ext/{i}", "subject": {
-        "digest": {"sha256": hashlib.sha256(str(i).encode()).hexdigest()}, "size": i}}
-        for i in range(250)]
+    records = [
+        {
+            "kind": "dataset",
+            "name": f"ext/{i}",
+            "subject": {
+                "digest": {"sha256": hashlib.sha256(str(i).encode()).hexdigest()},
+                "size": i,
+            },
+        }
+        for i in range(250)
+    ]
     out = reg.register(records, batch_size=100)
     assert [r.seq for r in out] == list(range(before, before + 250))
     report = reg.verify(full=True)

@@ -12,7 +12,7 @@ import pytest
 
 from provenance import merkle
 from provenance.checkpoint import SignedNote
-from tests.conftest import run_prov, write
+from tests.conftest import write
 
 
 @pytest.fixture
@@ -63,16 +63,24 @@ def test_add_json_shape_and_show_log_lookup(project, prov):
     rec = r.json()["records"][0]
     assert {"id", "name", "kind", "seq", "sha256", "md5", "size"} <= rec.keys()
     shown = prov("show", rec["id"][7:20], "--json").json()
-    assert {"id", "record", "envelope", "seq", "logged_at", "signatures", "locations",
-            "retention"} <= shown.keys()
+    assert {
+        "id",
+        "record",
+        "envelope",
+        "seq",
+        "logged_at",
+        "signatures",
+        "locations",
+        "retention",
+    } <= shown.keys()
     assert shown["record"]["tags"] == {"team": "risk"} and shown["signatures"][0]["valid"]
     log = prov("log", "--kind", "dataset", "--json").json()["records"]
     assert [x["id"] for x in log] == [rec["id"]]
     assert {"id", "kind", "name", "seq", "logged_at"} <= log[0].keys()
-    assert prov("log", "--name", "a.*", "-n", "1", "--json").json()["records"][0]["id"] == rec[
-        "id"]
+    assert prov("log", "--name", "a.*", "-n", "1", "--json").json()["records"][0]["id"] == rec["id"]
     assert prov("lookup", "a.csv", "--json").json() == {
-        "records": [{"id": rec["id"], "kind": "dataset", "name": "a.csv"}]}
+        "records": [{"id": rec["id"], "kind": "dataset", "name": "a.csv"}]
+    }
     miss = prov("lookup", "sha256:" + "0" * 64, "--json")
     assert miss.code == 3 and miss.json() == {"records": []}
 
@@ -99,13 +107,23 @@ def test_proofs_verify_against_the_signed_checkpoint(project, prov):
     rid = prov("log", "-n", "1", "--kind", "dataset", "--json").json()["records"][0]["id"]
     p = prov("proof", "inclusion", rid).json()
     assert {"id", "leaf_index", "tree_size", "leaf_hash", "hashes", "root"} <= p.keys()
-    merkle.verify_inclusion(bytes.fromhex(p["leaf_hash"]), p["leaf_index"], p["tree_size"],
-                            [bytes.fromhex(h) for h in p["hashes"]], note.checkpoint.root)
+    merkle.verify_inclusion(
+        bytes.fromhex(p["leaf_hash"]),
+        p["leaf_index"],
+        p["tree_size"],
+        [bytes.fromhex(h) for h in p["hashes"]],
+        note.checkpoint.root,
+    )
     old = prov("proof", "inclusion", rid, "--size", str(p["leaf_index"] + 1)).json()
     c = prov("proof", "consistency", str(old["tree_size"])).json()
     assert {"old_size", "new_size", "old_root", "new_root", "hashes"} <= c.keys()
-    merkle.verify_consistency(c["old_size"], c["new_size"], bytes.fromhex(old["root"]),
-                              note.checkpoint.root, [bytes.fromhex(h) for h in c["hashes"]])
+    merkle.verify_consistency(
+        c["old_size"],
+        c["new_size"],
+        bytes.fromhex(old["root"]),
+        note.checkpoint.root,
+        [bytes.fromhex(h) for h in c["hashes"]],
+    )
     assert one_line_error(prov("proof", "consistency", "999"), 2)
 
 
@@ -125,7 +143,8 @@ def test_key_new_list_and_revoke(project, prov):
     keys = prov("key", "list", "--json").json()["keys"]
     assert [k["role"] for k in keys] == ["signer", "log"]
     assert {"keyid", "algorithm", "public_key", "role", "owner", "record", "revoked"} <= keys[
-        0].keys()
+        0
+    ].keys()
     old_signer = keys[0]["keyid"]
     line = one_line_error(prov("key", "revoke", old_signer, "--reason", "leaked"), 4)
     assert "active signer key" in line
@@ -174,8 +193,10 @@ def test_missing_file(project, prov):
     assert state(project) == before
 
 
-@pytest.mark.skipif(os.getuid() != 0 or not shutil.which("setpriv"),
-                    reason="needs root to drop CAP_DAC_OVERRIDE with setpriv")
+@pytest.mark.skipif(
+    os.getuid() != 0 or not shutil.which("setpriv"),
+    reason="needs root to drop CAP_DAC_OVERRIDE with setpriv",
+)
 def test_unreadable_file(project):
     import subprocess
 
@@ -185,9 +206,19 @@ def test_unreadable_file(project):
     for target in ("dir/secret.csv", "dir"):
         # Root reads any file: run prov without the capabilities that bypass file modes.
         proc = subprocess.run(
-            ["setpriv", "--bounding-set=-dac_override,-dac_read_search",
-             sys.executable, "-m", "registry.cli.main", "add", target],
-            cwd=project, capture_output=True, text=True, check=False,
+            [
+                "setpriv",
+                "--bounding-set=-dac_override,-dac_read_search",
+                sys.executable,
+                "-m",
+                "registry.cli.main",
+                "add",
+                target,
+            ],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         assert proc.returncode == 2, proc.stderr
         lines = proc.stderr.strip().splitlines()
@@ -215,10 +246,12 @@ def test_a_self_referencing_symlink(project, prov):
 def test_an_invalid_link_target(project, prov):
     write(project / "a.txt", "a")
     before = state(project)
-    assert "no record" in one_line_error(prov("add", "a.txt", "--link",
-                                              "derived_from=abcdef0123"), 3)
+    assert "no record" in one_line_error(
+        prov("add", "a.txt", "--link", "derived_from=abcdef0123"), 3
+    )
     assert "unknown link relation" in one_line_error(
-        prov("add", "a.txt", "--link", "inspired_by=abcdef0123"), 2)
+        prov("add", "a.txt", "--link", "inspired_by=abcdef0123"), 2
+    )
     assert "KEY=VALUE" in one_line_error(prov("add", "a.txt", "--link", "abcdef"), 2)
     assert "not a record id" in one_line_error(prov("add", "a.txt", "--link", "used=xyz"), 3)
     assert state(project) == before
@@ -260,9 +293,14 @@ def test_an_ambiguous_prefix_lists_the_candidates(reg):
     # thousand candidates), then register just those two.
     seen: dict[str, dict] = {}
     for i in range(200_000):
-        rec = {"type": "prov.record/v1", "kind": "dataset", "name": f"n{i}",
-               "created_at": "2026-01-01T00:00:00.000000Z", "created_by": "t@h",
-               "subject": {"digest": {"sha256": "0" * 64}, "size": i}}
+        rec = {
+            "type": "prov.record/v1",
+            "kind": "dataset",
+            "name": f"n{i}",
+            "created_at": "2026-01-01T00:00:00.000000Z",
+            "created_by": "t@h",
+            "subject": {"digest": {"sha256": "0" * 64}, "size": i},
+        }
         rid, _ = encode_record(rec)
         if rid[7:13] in seen:
             pair = [seen[rid[7:13]], rec]

@@ -19,7 +19,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def spawn(registry: Path, tag: str, count: int, *extra: str, env=None) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "tests.registry.writer", str(registry), tag, str(count), *extra],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, **(env or {})},
     )
 
@@ -34,7 +37,8 @@ def full_check(registry: Path) -> tuple[dict, list[dict]]:
 @pytest.mark.slow
 @pytest.mark.parametrize("files", [False, True], ids=["records", "files"])
 def test_sigkill_mid_append_leaves_a_verifiable_registry_with_every_returned_record(
-        reg, tmp_path, files):
+    reg, tmp_path, files
+):
     reg.close()
     returned: list[str] = []
     for round_ in range(4):

@@ -22,8 +22,10 @@ def test_cli_end_to_end_on_postgresql(pg_project, prov):
     first = prov("add", "data", "--json", env=env).json()["records"][0]
     assert first["kind"] == "dataset"
     assert prov("add", "data", "--json", env=env).json()["records"][0]["id"] == first["id"]
-    assert prov("lookup", f"sha256:{first['sha256']}", "--json", env=env).json()["records"][0][
-        "id"] == first["id"]
+    assert (
+        prov("lookup", f"sha256:{first['sha256']}", "--json", env=env).json()["records"][0]["id"]
+        == first["id"]
+    )
     r = prov("verify", "--full", "--content", "--json", env=env)
     assert r.code == 0 and r.json()["ok"], r
     # database_url was recorded at init: later commands find it without the variable
@@ -31,7 +33,7 @@ def test_cli_end_to_end_on_postgresql(pg_project, prov):
 
 
 def test_a_registry_refuses_a_database_that_is_not_its_own(pg_project, prov, tmp_path):
-    d, env, _ = pg_project
+    _, env, _ = pg_project
     other = tmp_path / "other"
     r = prov("init", str(other), env=env)
     assert r.code == 2 and "already holds a registry" in r.err
@@ -43,8 +45,10 @@ def test_tampering_on_postgresql_is_caught(pg_project, prov):
     rid = prov("add", "a.csv", "--json", env=env).json()["records"][0]["id"]
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("UPDATE records SET name = 'b.csv' WHERE id = %s", (rid,))
-        conn.execute("UPDATE log_entries SET logged_at = '2020-01-01T00:00:00.000000Z' "
-                     "WHERE record_id = %s", (rid,))
+        conn.execute(
+            "UPDATE log_entries SET logged_at = '2020-01-01T00:00:00.000000Z' WHERE record_id = %s",
+            (rid,),
+        )
     r = prov("verify", "--full", "--json", env=env)
     assert r.code == 1
     problems = {(p["problem"], p.get("id")) for p in r.json()["problems"]}

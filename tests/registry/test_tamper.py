@@ -22,8 +22,9 @@ def project(tmp_path, reg):
     ids = []
     for i in range(4):
         ids.append(reg.add(write(tmp_path / f"d{i}.csv", f"a,b\n{i},{i * i}\n")).id)
-    model = reg.add(write(tmp_path / "m.bin", b"\x00weights"), kind="model",
-                    links=[("derived_from", ids[0])])
+    model = reg.add(
+        write(tmp_path / "m.bin", b"\x00weights"), kind="model", links=[("derived_from", ids[0])]
+    )
     reg.close()
     assert run_prov("verify", "--full", "--content", cwd=tmp_path).code == 0
     return tmp_path, ids, model.id
@@ -36,7 +37,8 @@ def db(project_dir):
 
 def entry(conn, seq):
     rid, env = conn.execute(
-        "SELECT record_id, envelope FROM log_entries WHERE seq = ?", (seq,)).fetchone()
+        "SELECT record_id, envelope FROM log_entries WHERE seq = ?", (seq,)
+    ).fetchone()
     return rid, json.loads(env)
 
 
@@ -49,8 +51,11 @@ def verify(project_dir, *flags):
 
 
 def named(problems, seq=None, rid=None):
-    return [p for p in problems if (seq is not None and p.get("seq") == seq)
-            or (rid is not None and p.get("id") == rid)]
+    return [
+        p
+        for p in problems
+        if (seq is not None and p.get("seq") == seq) or (rid is not None and p.get("id") == rid)
+    ]
 
 
 def test_a_clean_registry_verifies_in_every_mode(project):
@@ -68,8 +73,9 @@ def test_an_edited_payload_is_reported(project):
         record = json.loads(base64.b64decode(env["payload"]))
         record["name"] = "renamed-behind-our-back.csv"
         env["payload"] = base64.b64encode(canonical_bytes(record)).decode()
-        conn.execute("UPDATE log_entries SET envelope = ? WHERE seq = ?",
-                     (canonical_bytes(env), TARGET))
+        conn.execute(
+            "UPDATE log_entries SET envelope = ? WHERE seq = ?", (canonical_bytes(env), TARGET)
+        )
     problems = named(verify(d, "--full"), seq=TARGET)
     kinds = {p["problem"] for p in problems}
     assert {"id-mismatch", "bad-signature", "leaf-mismatch"} <= kinds
@@ -79,11 +85,15 @@ def test_an_edited_payload_is_reported(project):
 def test_a_changed_timestamp_is_reported(project):
     d, _, _ = project
     with db(d) as conn:
-        conn.execute("UPDATE log_entries SET logged_at = '2020-01-01T00:00:00.000000Z' "
-                     "WHERE seq = ?", (TARGET,))
+        conn.execute(
+            "UPDATE log_entries SET logged_at = '2020-01-01T00:00:00.000000Z' WHERE seq = ?",
+            (TARGET,),
+        )
     problems = verify(d, "--full")
     assert {p["problem"] for p in named(problems, seq=TARGET)} >= {
-        "leaf-mismatch", "logged-at-backwards"}
+        "leaf-mismatch",
+        "logged-at-backwards",
+    }
 
 
 def test_a_back_dated_created_at_is_reported(project):
@@ -93,8 +103,9 @@ def test_a_back_dated_created_at_is_reported(project):
         record = json.loads(base64.b64decode(env["payload"]))
         record["created_at"] = "2019-01-01T00:00:00.000000Z"
         env["payload"] = base64.b64encode(canonical_bytes(record)).decode()
-        conn.execute("UPDATE log_entries SET envelope = ? WHERE seq = ?",
-                     (canonical_bytes(env), TARGET))
+        conn.execute(
+            "UPDATE log_entries SET envelope = ? WHERE seq = ?", (canonical_bytes(env), TARGET)
+        )
     assert named(verify(d, "--full"), seq=TARGET)
 
 
@@ -122,8 +133,9 @@ def test_a_swapped_signature_is_reported(project):
         rid, env = entry(conn, TARGET)
         _, other = entry(conn, TARGET + 2)
         env["signatures"] = other["signatures"]
-        conn.execute("UPDATE log_entries SET envelope = ? WHERE seq = ?",
-                     (canonical_bytes(env), TARGET))
+        conn.execute(
+            "UPDATE log_entries SET envelope = ? WHERE seq = ?", (canonical_bytes(env), TARGET)
+        )
     problems = named(verify(d, "--full"), seq=TARGET)
     assert "bad-signature" in {p["problem"] for p in problems}
     assert all(p["id"] == rid for p in problems)
@@ -176,15 +188,19 @@ def test_truncation_that_also_rewrites_the_witness_fails_against_an_auditors_che
         conn.execute("DELETE FROM checkpoints WHERE tree_size > 10")
     os.unlink(d / ".prov" / "checkpoint")
     problems = verify(d, "--since", str(saved))
-    assert any(p["problem"] == "log-truncated" and "auditor-checkpoint" in p["detail"]
-               for p in problems)
+    assert any(
+        p["problem"] == "log-truncated" and "auditor-checkpoint" in p["detail"] for p in problems
+    )
 
 
 def test_a_leaf_inserted_in_the_middle_is_reported(project):
     d, _, _ = project
     with db(d) as conn:
-        rows = conn.execute("SELECT seq, record_id, envelope, logged_at FROM log_entries "
-                            "WHERE seq >= ? ORDER BY seq DESC", (TARGET,)).fetchall()
+        rows = conn.execute(
+            "SELECT seq, record_id, envelope, logged_at FROM log_entries "
+            "WHERE seq >= ? ORDER BY seq DESC",
+            (TARGET,),
+        ).fetchall()
         for seq, *_ in rows:
             conn.execute("UPDATE log_entries SET seq = ? WHERE seq = ?", (seq + 1, seq))
         _, env = entry(conn, 4)
@@ -195,26 +211,34 @@ def test_a_leaf_inserted_in_the_middle_is_reported(project):
 
         forged_id = "sha256:" + hashlib.sha256(payload).hexdigest()
         env["payload"] = base64.b64encode(payload).decode()
-        conn.execute("INSERT INTO log_entries (seq, record_id, envelope, logged_at) "
-                     "VALUES (?, ?, ?, ?)", (TARGET, forged_id, canonical_bytes(env),
-                                             rows[-1][3]))
+        conn.execute(
+            "INSERT INTO log_entries (seq, record_id, envelope, logged_at) VALUES (?, ?, ?, ?)",
+            (TARGET, forged_id, canonical_bytes(env), rows[-1][3]),
+        )
     problems = verify(d, "--full")
     assert named(problems, seq=TARGET)
-    assert any(p["problem"] == "uncheckpointed-leaves" or p["problem"] == "leaf-count"
-               for p in problems)
+    assert any(
+        p["problem"] == "uncheckpointed-leaves" or p["problem"] == "leaf-count" for p in problems
+    )
 
 
-@pytest.mark.parametrize(("sql", "problem_id"), [
-    ("UPDATE records SET name = 'other.csv' WHERE seq = {seq}", "target"),
-    ("UPDATE records SET sha256 = '{fake}' WHERE seq = {seq}", "target"),
-    ("DELETE FROM links WHERE src = '{model}'", "model"),
-    ("INSERT INTO links (src, rel, dst) VALUES ('{model}', 'used', '{target}')", "model"),
-    ("INSERT INTO tags (record_id, key, value) VALUES ('{target}', 'approved', 'yes')", "target"),
-    ("UPDATE keys SET revoked_seq = 3", None),
-    ("UPDATE locations SET present = 0 WHERE record_id = '{target}'", "target"),
-])
+@pytest.mark.parametrize(
+    ("sql", "problem_id"),
+    [
+        ("UPDATE records SET name = 'other.csv' WHERE seq = {seq}", "target"),
+        ("UPDATE records SET sha256 = '{fake}' WHERE seq = {seq}", "target"),
+        ("DELETE FROM links WHERE src = '{model}'", "model"),
+        ("INSERT INTO links (src, rel, dst) VALUES ('{model}', 'used', '{target}')", "model"),
+        (
+            "INSERT INTO tags (record_id, key, value) VALUES ('{target}', 'approved', 'yes')",
+            "target",
+        ),
+        ("UPDATE keys SET revoked_seq = 3", None),
+        ("UPDATE locations SET present = 0 WHERE record_id = '{target}'", "target"),
+    ],
+)
 def test_an_edited_derived_table_row_is_reported(project, sql, problem_id):
-    d, ids, model = project
+    d, _ids, model = project
     with db(d) as conn:
         target, _ = entry(conn, TARGET)
         conn.execute(sql.format(seq=TARGET, fake="f" * 64, model=model, target=target))
@@ -226,7 +250,7 @@ def test_an_edited_derived_table_row_is_reported(project, sql, problem_id):
 
 
 def test_a_replaced_object_file_is_reported(project):
-    d, ids, _ = project
+    d, _ids, _ = project
     obj = next((d / ".prov" / "objects" / "sha256").glob("*/*"))
     os.chmod(obj, 0o644)
     obj.write_bytes(b"replaced bytes")
@@ -246,9 +270,13 @@ def test_a_forged_checkpoint_is_reported(project):
     d, _, _ = project
     with db(d) as conn:
         (note,) = conn.execute(
-            "SELECT note FROM checkpoints ORDER BY tree_size DESC LIMIT 1").fetchone()
+            "SELECT note FROM checkpoints ORDER BY tree_size DESC LIMIT 1"
+        ).fetchone()
         lines = note.split("\n")
         lines[2] = base64.b64encode(b"\x01" * 32).decode()
-        conn.execute("UPDATE checkpoints SET note = ? WHERE tree_size = "
-                     "(SELECT max(tree_size) FROM checkpoints)", ("\n".join(lines),))
+        conn.execute(
+            "UPDATE checkpoints SET note = ? WHERE tree_size = "
+            "(SELECT max(tree_size) FROM checkpoints)",
+            ("\n".join(lines),),
+        )
     assert any(p["problem"] == "checkpoint-signature" for p in verify(d))

@@ -22,8 +22,15 @@ def main() -> None:
             f.write_bytes(f"{tag}-{i}\n".encode() * 2000)
             rid = reg.add(f, name=f"{tag}/{i}").id
         else:
-            rid = reg.register([{"kind": "dataset", "name": f"{tag}/{i}", "subject": {
-                "digest": {"sha256": f"{i:064x}"}, "size": i}}])[0].id
+            rid = reg.register(
+                [
+                    {
+                        "kind": "dataset",
+                        "name": f"{tag}/{i}",
+                        "subject": {"digest": {"sha256": f"{i:064x}"}, "size": i},
+                    }
+                ]
+            )[0].id
         print(rid, flush=True)
     reg.close()
 
