@@ -27,9 +27,14 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff format --check provenance registry retention tui tests bench
 	$(BIN)/mypy provenance retention
 
-## bench: run the benchmarks (figures go to docs/benchmarks.md by hand)
+## bench: run the benchmarks with DVC as the peer (figures go to docs/benchmarks.md)
 bench: $(BIN)/.installed
-	$(BIN)/python bench/run_all.py
+	$(BIN)/pip install --quiet --disable-pip-version-check -e .[bench]
+	$(BIN)/python bench/hash_throughput.py
+	$(BIN)/python bench/add_file.py
+	$(BIN)/python bench/add_dir.py
+	$(BIN)/python bench/bulk_register.py
+	$(BIN)/python bench/log_scale.py
 
 ## lock: re-resolve the pinned dependency set after editing pyproject.toml
 lock: $(BIN)/.installed

@@ -387,37 +387,40 @@ class Verifier:
         for rid, _uri, sha in conn.execute(q):
             if rid in tombstoned or sha is None:
                 continue
-            objects += self._object(store, rid, sha)
-            manifest = self._manifest(store, rid, sha)
-            for entry in manifest:
-                objects += self._object(store, rid, entry["sha256"], entry["path"])
+            objects += 1
+            if not self._object(store, rid, sha):
+                continue  # a manifest that does not hash right lists nothing we can trust
+            for entry in self._manifest(store, sha):
+                objects += 1
+                self._object(store, rid, entry["sha256"], str(entry.get("path")))
         self.checked["objects"] = objects
 
-    def _object(self, store: Any, rid: str, sha: str, path: str | None = None) -> int:
-        what = f"object {sha[:12]}" + (f" ({path})" if path else "")
+    def _object(self, store: Any, rid: str, sha: Any, path: str | None = None) -> bool:
+        """Re-hash one object; report and return False unless it is intact."""
+        what = f"object {str(sha)[:12]}" + (f" ({path})" if path else "")
         try:
             got = store.rehash(sha).sha256
+        except ValueError:  # not a digest at all: only a forged manifest says such things
+            self.problems.append(problem(
+                "object-corrupt", f"{what}: the manifest lists an invalid digest", rid=rid))
+            return False
         except FileNotFoundError:
             self.problems.append(problem("object-missing", f"{what} is not in the store", rid=rid))
-            return 1
+            return False
         except OSError as e:
             self.problems.append(problem("object-unreadable", f"{what}: {e.strerror}", rid=rid))
-            return 1
+            return False
         if got != sha:
-            self.problems.append(
-                problem(
-                    "object-corrupt",
-                    f"{what} re-hashes to {got[:12]}: its bytes were replaced",
-                    rid=rid,
-                )
-            )
-        return 1
+            self.problems.append(problem(
+                "object-corrupt", f"{what} re-hashes to {got[:12]}: its bytes were replaced",
+                rid=rid))
+            return False
+        return True
 
     @staticmethod
-    def _manifest(store: Any, rid: str, sha: str) -> list[dict[str, Any]]:
+    def _manifest(store: Any, sha: str) -> list[dict[str, Any]]:
         try:
-            data = store.read_bytes(sha)
-            manifest = json.loads(data)
+            manifest = json.loads(store.read_bytes(sha))
         except (OSError, ValueError):
             return []
         if isinstance(manifest, list) and all(

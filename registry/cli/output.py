@@ -34,7 +34,8 @@ def emit_json(obj: Any) -> None:
 def console() -> Console:
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=True)
+    # Piped output is not cut to 80 columns: ids and digests must survive intact.
+    return Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 250)
 
 
 def short(rid: str) -> str:

@@ -23,8 +23,8 @@ def show(
 
     rec = info["record"]
     t = Table(show_header=False, box=None, pad_edge=False)
-    t.add_column(style="bold")
-    t.add_column()
+    t.add_column(style="bold", no_wrap=True)
+    t.add_column(overflow="fold")
     t.add_row("id", info["id"])
     for field in ("kind", "name", "created_at", "created_by"):
         if field in rec:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import sqlite3
@@ -207,7 +208,6 @@ def test_a_leaf_inserted_in_the_middle_is_reported(project):
         record = json.loads(base64.b64decode(env["payload"]))
         record["name"] = "forged.csv"
         payload = canonical_bytes(record)
-        import hashlib
 
         forged_id = "sha256:" + hashlib.sha256(payload).hexdigest()
         env["payload"] = base64.b64encode(payload).decode()
@@ -280,3 +280,29 @@ def test_a_forged_checkpoint_is_reported(project):
             ("\n".join(lines),),
         )
     assert any(p["problem"] == "checkpoint-signature" for p in verify(d))
+
+
+def test_a_replaced_directory_file_is_reported_with_its_path(tmp_path, reg):
+    d = tmp_path / "shards"
+    write(d / "a.csv", "a")
+    write(d / "b.csv", "b")
+    rid = reg.add(d).id
+    obj = reg.store.path_for(hashlib.sha256(b"b").hexdigest())
+    os.chmod(obj, 0o644)
+    obj.write_bytes(b"not b")
+    reg.close()
+    problems = verify(tmp_path, "--content")
+    assert any(p["problem"] == "object-corrupt" and p["id"] == rid and "b.csv" in p["detail"]
+               for p in problems)
+
+
+def test_a_forged_manifest_is_reported_not_followed(tmp_path, reg):
+    d = tmp_path / "shards"
+    write(d / "a.csv", "a")
+    r = reg.add(d)
+    manifest = reg.store.path_for(r.record["subject"]["digest"]["sha256"])
+    os.chmod(manifest, 0o644)
+    manifest.write_text(json.dumps([{"path": "x", "sha256": "../../../etc/passwd"}]))
+    reg.close()
+    problems = verify(tmp_path, "--content")
+    assert [p["problem"] for p in problems if p.get("id") == r.id] == ["object-corrupt"]
