@@ -45,8 +45,10 @@ def main() -> None:
     os.utime(touched)
     out = json.loads(output([prov, "add", "shards", "--json"], cwd=ws))["records"][0]
     reads.append(out["files_read"])
-    rows = {"prov add (first time, every file read and stored)": [first],
-            "prov add after touching one file": times}
+    rows = {
+        "prov add (first time, every file read and stored)": [first],
+        "prov add after touching one file": times,
+    }
     if (BIN / "dvc").exists():
         sh([dvc, "init", "--no-scm", "-q"], cwd=ws, env=env)
         rows["dvc add (first time)"] = [sh([dvc, "add", "-q", "shards"], cwd=ws, env=env)]

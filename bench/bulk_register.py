@@ -20,9 +20,13 @@ from registry.service import Registry
 
 def records(n: int, tag: str) -> list[dict]:
     return [
-        {"kind": "dataset", "name": f"ext/{tag}/{i}", "created_at": "2026-11-21T10:00:00.000000Z",
-         "subject": {"digest": {"sha256": f"{i:064x}", "md5": f"{i:032x}"}, "size": i},
-         "tags": {"source": "bench"}}
+        {
+            "kind": "dataset",
+            "name": f"ext/{tag}/{i}",
+            "created_at": "2026-11-21T10:00:00.000000Z",
+            "subject": {"digest": {"sha256": f"{i:064x}", "md5": f"{i:032x}"}, "size": i},
+            "tags": {"source": "bench"},
+        }
         for i in range(n)
     ]
 
@@ -55,8 +59,10 @@ def main() -> None:
     a, f = n / median(alone), n / median(full)
     print("| what | records/s (median) |\n|---|---|")
     print(f"| signing pipeline alone (encode, id, sign, envelope) | {a:,.0f} |")
-    print(f"| Registry.register (+ log, Merkle nodes, derived tables, checkpoint, commit) | "
-          f"{f:,.0f} ({f / a:.2f}× the pipeline alone) |")
+    print(
+        f"| Registry.register (+ log, Merkle nodes, derived tables, checkpoint, commit) | "
+        f"{f:,.0f} ({f / a:.2f}× the pipeline alone) |"
+    )
 
 
 if __name__ == "__main__":

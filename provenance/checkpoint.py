@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from provenance.errors import CheckpointError, SignatureError
 from provenance.keys import Signer, verify_signature
 
-__all__ = ["Checkpoint", "NoteSignature", "SignedNote", "key_hash", "verifier_key"]
+__all__ = [
+    "Checkpoint",
+    "NoteSignature",
+    "SignedNote",
+    "check_key_name",
+    "key_hash",
+    "verifier_key",
+]
 
 _ED25519 = b"\x01"
 _SIG_PREFIX = "\u2014 "  # em dash and a space
@@ -36,7 +43,12 @@ def verifier_key(name: str, public_raw: bytes) -> str:
     )
 
 
-def _check_name(name: str) -> None:
+def check_key_name(name: str) -> None:
+    """A note key name (prov uses the log origin): printable, no spaces, no ``+``.
+
+    Raises:
+        CheckpointError: otherwise.
+    """
     if not name or "+" in name or any(c.isspace() for c in name) or not name.isprintable():
         raise CheckpointError(f"key name must be printable, without spaces or '+': {name!r}")
 
@@ -96,7 +108,7 @@ class SignedNote:
     @classmethod
     def sign(cls, checkpoint: Checkpoint, name: str, signer: Signer) -> SignedNote:
         """Sign a checkpoint with an Ed25519 key known by ``name``."""
-        _check_name(name)
+        check_key_name(name)
         sig = signer.sign(checkpoint.body().encode())
         return cls(checkpoint, (NoteSignature(name, key_hash(name, signer.public_raw), sig),))
 
@@ -128,7 +140,7 @@ class SignedNote:
             name, space, b64 = line[len(_SIG_PREFIX) :].partition(" ")
             if not space:
                 raise CheckpointError(f"malformed signature line: {line!r}")
-            _check_name(name)
+            check_key_name(name)
             try:
                 raw = base64.b64decode(b64, validate=True)
             except (binascii.Error, ValueError):

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from provenance.canonical import canonical_bytes
-from provenance.digests import StreamDigest, digest_stream
+from provenance.digests import CHUNK_SIZE, StreamDigest, digest_stream
 from registry.errors import InputError, StorageError
 from registry.objects import ObjectStore
 
@@ -157,10 +157,12 @@ class FileHasher:
             raise InputError(f"cannot read {path}: {e.strerror}") from None
         try:
             with f:
+                # A small file gets a buffer its size, not the 4 MiB a large one streams through.
+                chunk = min(CHUNK_SIZE, max(size + 1, 1 << 16))
                 if self.store is None:
-                    return digest_stream(f, progress=self.progress)
+                    return digest_stream(f, progress=self.progress, chunk_size=chunk)
                 with self.store.writer(size) as w:
-                    d = digest_stream(f, w, progress=self.progress)
+                    d = digest_stream(f, w, progress=self.progress, chunk_size=chunk)
                     w.commit(d.sha256)
                     return d
         except (InputError, StorageError):

@@ -13,6 +13,7 @@ import getpass
 import json
 import mimetypes
 import os
+import shutil
 import socket
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -23,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
-from provenance.checkpoint import Checkpoint, SignedNote
+from provenance.checkpoint import Checkpoint, SignedNote, check_key_name
 from provenance.digests import Digest, digest_bytes
 from provenance.dsse import Envelope
 from provenance.errors import ProvenanceError, RefError
@@ -203,25 +204,41 @@ class Registry:
             raise InputError(
                 f"unknown retention preset {retention!r} (one of {', '.join(PRESETS)}, or none)"
             )
+        reg_uuid = str(uuid.uuid4())
+        origin = origin or f"prov/{reg_uuid}"
+        try:
+            check_key_name(origin)  # the origin names the log key in every checkpoint
+        except ProvenanceError:
+            raise InputError(
+                f"origin must be one printable line without spaces or '+': {origin!r}"
+            ) from None
         base = Path(directory).absolute()
         prov_dir = base / PROV_DIR
         if (prov_dir / "config").exists():
             raise InputError(f"a registry already exists at {prov_dir}")
+        created = not prov_dir.exists()
         try:
             base.mkdir(parents=True, exist_ok=True)
             prov_dir.mkdir(exist_ok=True)
             (prov_dir / "objects").mkdir(exist_ok=True)
         except OSError as e:
             raise InputError(f"cannot create {prov_dir}: {e.strerror}") from None
-        reg_uuid = str(uuid.uuid4())
-        origin = origin or f"prov/{reg_uuid}"
         try:
-            Checkpoint.parse_body(f"{origin}\n0\n{'A' * 43}=\n")
-            SignedNote.sign(Checkpoint(origin, 0, bytes(32)), origin, Signer.generate())
-        except ProvenanceError:
-            raise InputError(
-                f"origin must be one printable line without spaces or '+': {origin!r}"
-            ) from None
+            return cls._create(prov_dir, reg_uuid, origin, retention, database_url)
+        except BaseException:
+            if created:  # leave nothing half made: the config, written last, marks a registry
+                shutil.rmtree(prov_dir, ignore_errors=True)
+            raise
+
+    @classmethod
+    def _create(
+        cls,
+        prov_dir: Path,
+        reg_uuid: str,
+        origin: str,
+        retention: str | None,
+        database_url: str | None,
+    ) -> Registry:
         url = cls._database_url(prov_dir, database_url)
         engine = db.connect(url)
         db.create_schema(engine)
@@ -240,7 +257,6 @@ class Registry:
             log_key=log_key.keyid,
             database_url=None if url.startswith("sqlite:") else db.without_password(url),
         )
-        config.save(prov_dir)
         reg = cls(prov_dir, config, engine)
         reg._signers = {signer.keyid: signer, log_key.keyid: log_key}
         owner = _who()
@@ -253,6 +269,7 @@ class Registry:
                 reg._new_record("policy", retention, attributes=preset_attributes(retention))
             )
         reg._append(lambda conn: _Plan(list(genesis)), trust_check=False)
+        config.save(prov_dir)
         return reg
 
     def close(self) -> None:

@@ -401,8 +401,9 @@ class Verifier:
         try:
             got = store.rehash(sha).sha256
         except ValueError:  # not a digest at all: only a forged manifest says such things
-            self.problems.append(problem(
-                "object-corrupt", f"{what}: the manifest lists an invalid digest", rid=rid))
+            self.problems.append(
+                problem("object-corrupt", f"{what}: the manifest lists an invalid digest", rid=rid)
+            )
             return False
         except FileNotFoundError:
             self.problems.append(problem("object-missing", f"{what} is not in the store", rid=rid))
@@ -411,9 +412,13 @@ class Verifier:
             self.problems.append(problem("object-unreadable", f"{what}: {e.strerror}", rid=rid))
             return False
         if got != sha:
-            self.problems.append(problem(
-                "object-corrupt", f"{what} re-hashes to {got[:12]}: its bytes were replaced",
-                rid=rid))
+            self.problems.append(
+                problem(
+                    "object-corrupt",
+                    f"{what} re-hashes to {got[:12]}: its bytes were replaced",
+                    rid=rid,
+                )
+            )
             return False
         return True
 

@@ -59,3 +59,4 @@ def test_an_unreachable_database_is_exit_5(tmp_path, prov):
     env = {"PROV_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/nowhere"}
     r = prov("init", ".", env=env)
     assert r.code == 5 and "database unavailable" in r.err and len(r.err.splitlines()) == 1
+    assert not (tmp_path / ".prov").exists()  # nothing half made

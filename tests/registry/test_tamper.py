@@ -292,8 +292,10 @@ def test_a_replaced_directory_file_is_reported_with_its_path(tmp_path, reg):
     obj.write_bytes(b"not b")
     reg.close()
     problems = verify(tmp_path, "--content")
-    assert any(p["problem"] == "object-corrupt" and p["id"] == rid and "b.csv" in p["detail"]
-               for p in problems)
+    assert any(
+        p["problem"] == "object-corrupt" and p["id"] == rid and "b.csv" in p["detail"]
+        for p in problems
+    )
 
 
 def test_a_forged_manifest_is_reported_not_followed(tmp_path, reg):
