@@ -23,13 +23,32 @@ from typing import Any
 
 from provenance.canonical import canonical_bytes
 from provenance.digests import CHUNK_SIZE, StreamDigest, digest_stream
+from provenance.records import ARTIFACT_KINDS
 from registry.errors import InputError, StorageError
 from registry.objects import ObjectStore
 
-__all__ = ["FileHasher", "ManifestEntry", "dvc_dir_md5", "manifest_bytes", "walk"]
+__all__ = [
+    "FileHasher",
+    "ManifestEntry",
+    "artifact_kind",
+    "dvc_dir_md5",
+    "manifest_bytes",
+    "walk",
+]
 
 #: A cached digest is trusted only if the file was last modified this long before it was hashed.
 RACY_MARGIN_NS = 2_000_000_000
+
+
+def artifact_kind(kind: str) -> str:
+    """The kind of a ``prov add``: dataset or model.
+
+    Raises:
+        InputError: any other kind.
+    """
+    if kind not in ARTIFACT_KINDS:
+        raise InputError(f"unknown kind {kind!r} for prov add (dataset or model)")
+    return kind
 
 
 @dataclass(frozen=True)
@@ -108,6 +127,7 @@ class FileHasher:
         self.progress = progress
         self.updates: list[dict[str, Any]] = []
         self.files_read = 0
+        self._done: dict[str, StreamDigest] = {}
 
     def digest(self, path: Path) -> StreamDigest:
         """Both digests of a file, reading it only if it changed since it was last hashed.
@@ -116,6 +136,8 @@ class FileHasher:
             InputError: missing, unreadable, or not a regular file.
         """
         key = str(path.absolute())
+        if key in self._done:  # hashed already, maybe before the database layer was loaded
+            return self._done[key]
         try:
             st = path.stat()
         except FileNotFoundError:
@@ -148,6 +170,7 @@ class FileHasher:
                 "md5": d.md5,
             }
         )
+        self._done[key] = d
         return d
 
     def _read(self, path: Path, size: int) -> StreamDigest:

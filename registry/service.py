@@ -41,12 +41,19 @@ from registry import db
 from registry.config import PROV_DIR, Config, find_registry
 from registry.derive import Derived, derive, key_trusted
 from registry.errors import InputError, NotFoundError, RefusedError, StorageError
-from registry.files import FileHasher, ManifestEntry, dvc_dir_md5, manifest_bytes, walk
+from registry.files import (
+    FileHasher,
+    ManifestEntry,
+    artifact_kind,
+    dvc_dir_md5,
+    manifest_bytes,
+    walk,
+)
 from registry.keystore import KeyStore
 from registry.log import MerkleLog
 from registry.objects import ObjectStore
+from registry.statcache import StatCache
 from registry.tables import (
-    FileState,
     KeyRow,
     LinkRow,
     LocationRow,
@@ -66,7 +73,6 @@ T_LINKS = LinkRow.__table__  # type: ignore[attr-defined]
 T_TAGS = TagRow.__table__  # type: ignore[attr-defined]
 T_KEYS = KeyRow.__table__  # type: ignore[attr-defined]
 T_LOCATIONS = LocationRow.__table__  # type: ignore[attr-defined]
-T_FILES = FileState.__table__  # type: ignore[attr-defined]
 T_META = Meta.__table__  # type: ignore[attr-defined]
 
 #: Records per transaction in bulk registration.
@@ -492,6 +498,7 @@ class Registry:
         links: Sequence[tuple[str, str]] = (),
         store: bool = True,
         progress: Callable[[int], None] | None = None,
+        hasher: FileHasher | None = None,
     ) -> Added:
         """Hash a file or directory, store its bytes, and register it.
 
@@ -500,13 +507,14 @@ class Registry:
 
         Args:
             links: ``(rel, ref)`` pairs; refs are ids or unique prefixes.
+            hasher: a :meth:`hasher` that may already hold digests (and staged objects) of the
+                files, hashed before the registry's database layer was even loaded.
 
         Raises:
             InputError: bad kind, missing/unreadable path, symlink loop, bad link relation.
             NotFoundError: a link target does not exist.
         """
-        if kind not in ARTIFACT_KINDS:
-            raise InputError(f"unknown kind {kind!r} for prov add (dataset or model)")
+        artifact_kind(kind)
         p = Path(path)
         if not p.exists():
             raise InputError(f"{p}: no such file or directory")
@@ -516,18 +524,17 @@ class Registry:
                 raise InputError(f"unknown link relation {rel!r} (one of {', '.join(RELATIONS)})")
             resolved_links.append({"rel": rel, "id": self.resolve(ref)})
         name = name or self._default_name(p)
-        hasher = FileHasher(self._file_cache(p), self.store if store else None, progress)
+        if hasher is None:
+            hasher = self.hasher(p, store, progress)
         try:
             subject, files = self._subject(p, hasher)
-            self.store.publish()
+            if hasher.store is not None:
+                hasher.store.publish()
         finally:
-            self.store.discard()
+            if hasher.store is not None:
+                hasher.store.discard()
 
         def build(conn: Connection) -> _Plan:
-            if hasher.updates:
-                paths = [u["path"] for u in hasher.updates]
-                conn.execute(delete(T_FILES).where(T_FILES.c.path.in_(paths)))
-                conn.execute(insert(T_FILES), hasher.updates)
             latest = self._latest_named(conn, name)
             if (
                 latest
@@ -555,6 +562,7 @@ class Registry:
             return plan
 
         result = self._append(build)[0]
+        StatCache(self.prov_dir).save(hasher.updates)
         return Added(
             result.id,
             result.seq,
@@ -572,16 +580,11 @@ class Registry:
         except ValueError:
             return full.as_posix()
 
-    def _file_cache(self, p: Path) -> dict[str, dict[str, Any]]:
-        key = str(p.absolute())
-        with db.read_tx(self.engine) as conn:
-            q = select(T_FILES)
-            if p.is_dir():
-                prefix = key.rstrip("/") + "/"
-                q = q.where(T_FILES.c.path >= prefix, T_FILES.c.path < prefix[:-1] + "0")
-            else:
-                q = q.where(T_FILES.c.path == key)
-            return {row["path"]: dict(row) for row in conn.execute(q).mappings()}
+    def hasher(
+        self, p: Path, store: bool = True, progress: Callable[[int], None] | None = None
+    ) -> FileHasher:
+        """A hasher for ``p`` primed with this machine's digest cache (see :meth:`add`)."""
+        return FileHasher(StatCache(self.prov_dir).load(p), self.store if store else None, progress)
 
     def _subject(self, p: Path, hasher: FileHasher) -> tuple[dict[str, Any], int]:
         if not p.is_dir():
@@ -843,7 +846,7 @@ class Registry:
         """
         p = Path(target)
         if p.exists():
-            subject, _ = self._subject(p, FileHasher(self._file_cache(p), None))
+            subject, _ = self._subject(p, self.hasher(p, store=False))
             match = T_RECORDS.c.sha256 == subject["digest"]["sha256"]
         else:
             try:

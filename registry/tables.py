@@ -4,7 +4,8 @@
 number and log time. Everything else is derived from it and can be rebuilt: the Merkle nodes,
 checkpoints (signed by the log key, so not forgeable), and the query tables (records, links,
 tags, keys, locations), which ``prov verify --full`` checks against the envelopes.
-``file_states`` is a cache of file digests by inode/size/mtime, not part of the registry's truth.
+The digest cache of files (by inode, size and mtime) is machine-local and lives outside this
+database (:mod:`registry.statcache`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from sqlmodel import Field, SQLModel
 
 __all__ = [
     "CheckpointRow",
-    "FileState",
     "KeyRow",
     "LinkRow",
     "LocationRow",
@@ -107,14 +107,3 @@ class LocationRow(SQLModel, table=True):
     version: str | None = None
     present: bool
     attestation_id: str
-
-
-class FileState(SQLModel, table=True):
-    __tablename__ = "file_states"
-    path: str = Field(primary_key=True)
-    inode: int = Field(sa_column=_big(nullable=False))
-    size: int = Field(sa_column=_big(nullable=False))
-    mtime_ns: int = Field(sa_column=_big(nullable=False))
-    hashed_at_ns: int = Field(sa_column=_big(nullable=False))
-    sha256: str
-    md5: str

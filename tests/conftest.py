@@ -91,7 +91,8 @@ def write(path: Path, data: bytes | str) -> Path:
     return path
 
 
-def age(path: Path, seconds: int = 60) -> None:
+def age(path: Path, seconds: int = 60) -> Path:
     """Set a file's mtime into the past, so the digest cache may trust it (racy-git rule)."""
     st = path.stat()
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns - seconds * 1_000_000_000))
+    return path

@@ -316,3 +316,39 @@ def test_an_ambiguous_prefix_lists_the_candidates(reg):
 def test_a_traceback_only_with_prov_debug(project, prov):
     (project / ".prov" / "config").write_text("[registry\n")
     assert "Traceback" in prov("log", env={"PROV_DEBUG": "1"}).err
+
+
+def test_a_large_file_is_hashed_while_the_database_layer_loads(project, prov):
+    import hashlib
+
+    from tests.conftest import age
+
+    data = os.urandom(33 << 20)  # above the pre-hash threshold
+    big = age(write(project / "big.bin", data))
+    rec = prov("add", "big.bin", "--json").json()["records"][0]
+    assert (rec["sha256"], rec["md5"], rec["files_read"]) == (
+        hashlib.sha256(data).hexdigest(),
+        hashlib.md5(data).hexdigest(),
+        1,
+    )
+    assert prov("verify", "--full", "--content").code == 0
+    again = prov("add", str(big), "--json").json()["records"][0]
+    assert again["files_read"] == 0 and again["existing"]
+
+
+def test_a_failure_after_pre_hashing_leaves_nothing_behind(project, prov):
+    write(project / "big.bin", os.urandom(33 << 20))
+    before = state(project)
+    r = prov("add", "big.bin", "--link", "derived_from=abcdef012345")
+    assert r.code == 3
+    assert state(project) == before
+    assert not any((project / ".prov" / "objects" / "tmp").iterdir())
+
+
+def test_the_digest_cache_is_local_to_this_machine(project, prov):
+    write(project / "a.txt", "a")
+    assert prov("add", "a.txt").code == 0
+    with sqlite3.connect(project / ".prov" / "registry.db") as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    assert "file_states" not in tables
+    assert (project / ".prov" / "cache" / "files.db").exists()
