@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, inspect, select, update
 
 from provenance.checkpoint import Checkpoint, SignedNote, check_key_name
 from provenance.digests import Digest, digest_bytes
@@ -179,12 +179,9 @@ class Registry:
         engine = db.connect(url)
         reg = cls(prov_dir, config, engine)
         with db.read_tx(engine) as conn:
-            try:
+            found = None
+            if inspect(conn).has_table("meta"):  # not a prov database at all otherwise
                 found = conn.execute(select(T_META.c.value).where(T_META.c.key == "uuid")).scalar()
-            except Exception as e:  # no meta table: not a prov database
-                if isinstance(e, StorageError):
-                    raise
-                found = None
         if found != config.uuid:
             engine.dispose()
             raise StorageError(

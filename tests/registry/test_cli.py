@@ -352,3 +352,11 @@ def test_the_digest_cache_is_local_to_this_machine(project, prov):
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
     assert "file_states" not in tables
     assert (project / ".prov" / "cache" / "files.db").exists()
+
+
+def test_a_database_that_is_not_a_prov_registry(project, prov):
+    db_path = project / ".prov" / "registry.db"
+    for suffix in ("", "-wal", "-shm"):
+        (project / ".prov" / f"registry.db{suffix}").unlink(missing_ok=True)
+    sqlite3.connect(db_path).execute("CREATE TABLE other (x)").connection.commit()
+    assert "does not hold registry" in one_line_error(prov("log"), 5)

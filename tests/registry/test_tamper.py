@@ -43,6 +43,16 @@ def entry(conn, seq):
     return rid, json.loads(env)
 
 
+def rewrite_record(conn, seq, **changes):
+    """Edit a logged record's fields in place, keeping the old signature: a forgery."""
+    rid, env = entry(conn, seq)
+    record = json.loads(base64.b64decode(env["payload"]))
+    record.update(changes)
+    env["payload"] = base64.b64encode(canonical_bytes(record)).decode()
+    conn.execute("UPDATE log_entries SET envelope = ? WHERE seq = ?", (canonical_bytes(env), seq))
+    return rid
+
+
 def verify(project_dir, *flags):
     r = run_prov("verify", *flags, "--json", cwd=project_dir)
     assert r.code == 1, r
@@ -70,13 +80,7 @@ def test_a_clean_registry_verifies_in_every_mode(project):
 def test_an_edited_payload_is_reported(project):
     d, _, _ = project
     with db(d) as conn:
-        rid, env = entry(conn, TARGET)
-        record = json.loads(base64.b64decode(env["payload"]))
-        record["name"] = "renamed-behind-our-back.csv"
-        env["payload"] = base64.b64encode(canonical_bytes(record)).decode()
-        conn.execute(
-            "UPDATE log_entries SET envelope = ? WHERE seq = ?", (canonical_bytes(env), TARGET)
-        )
+        rid = rewrite_record(conn, TARGET, name="renamed-behind-our-back.csv")
     problems = named(verify(d, "--full"), seq=TARGET)
     kinds = {p["problem"] for p in problems}
     assert {"id-mismatch", "bad-signature", "leaf-mismatch"} <= kinds
@@ -100,13 +104,7 @@ def test_a_changed_timestamp_is_reported(project):
 def test_a_back_dated_created_at_is_reported(project):
     d, _, _ = project
     with db(d) as conn:
-        _, env = entry(conn, TARGET)
-        record = json.loads(base64.b64decode(env["payload"]))
-        record["created_at"] = "2019-01-01T00:00:00.000000Z"
-        env["payload"] = base64.b64encode(canonical_bytes(record)).decode()
-        conn.execute(
-            "UPDATE log_entries SET envelope = ? WHERE seq = ?", (canonical_bytes(env), TARGET)
-        )
+        rewrite_record(conn, TARGET, created_at="2019-01-01T00:00:00.000000Z")
     assert named(verify(d, "--full"), seq=TARGET)
 
 
