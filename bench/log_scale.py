@@ -27,7 +27,7 @@ def build(n: int) -> Registry:
     d = WORK / f"log-{n}"
     if (d / ".prov" / "config").exists():
         reg = Registry.open(d)
-        if len(reg.log_records(limit=1)) and reg.log_records(limit=1)[0]["seq"] >= n - 1:
+        if len(reg.log(limit=1)) and reg.log(limit=1)[0]["seq"] >= n - 1:
             return reg
         reg.close()
         import shutil

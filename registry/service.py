@@ -150,7 +150,7 @@ class Registry:
         self.engine = engine
         self.store = ObjectStore(prov_dir / "objects")
         self.keystore = KeyStore(prov_dir / "keys")
-        self.log = MerkleLog()
+        self.merkle = MerkleLog()
         self._signers: dict[str, Signer] = {}
 
     # ------------------------------------------------------------------ opening
@@ -330,7 +330,7 @@ class Registry:
         """Decide, sign and append records in one transaction under the writer lock."""
         with db.write_tx(self.engine) as conn:
             plan = build(conn)
-            size = self.log.size(conn)
+            size = self.merkle.size(conn)
             if trust_check:
                 self._check_active_key(conn, self.config.signer, "signer", size)
                 self._check_active_key(conn, self.config.log_key, "log", size)
@@ -366,7 +366,7 @@ class Registry:
             if not fresh:
                 return results
             now = _now()
-            leaves, new_size, root = self.log.append(conn, [(r, e) for r, e, _ in fresh], now)
+            leaves, new_size, root = self.merkle.append(conn, [(r, e) for r, e, _ in fresh], now)
             derived = [
                 derive(rid, leaf.seq, rec)
                 for leaf, (rid, _, rec) in zip(leaves, fresh, strict=True)
@@ -377,7 +377,7 @@ class Registry:
                 self.config.origin,
                 self._signer(self.config.log_key),
             ).text()
-            self.log.save_checkpoint(conn, new_size, note, now)
+            self.merkle.save_checkpoint(conn, new_size, note, now)
             by_id = {leaf.record_id: leaf for leaf in leaves}
             fresh_results = {
                 rid: Registered(rid, by_id[rid].seq, rec, by_id[rid].logged_at)
@@ -812,7 +812,7 @@ class Registry:
                 out.append((pid, entry.record))
         return out
 
-    def log_records(
+    def log(
         self, kind: str | None = None, name: str | None = None, limit: int | None = None
     ) -> list[dict[str, Any]]:
         """Records newest first (``prov log``); ``name`` is a glob."""
@@ -868,7 +868,7 @@ class Registry:
     def checkpoint(self) -> dict[str, Any]:
         """The latest signed checkpoint (``prov checkpoint --json``)."""
         with db.read_tx(self.engine) as conn:
-            latest = self.log.latest_checkpoint(conn)
+            latest = self.merkle.latest_checkpoint(conn)
         if latest is None:
             raise NotFoundError("the log has no checkpoint yet")
         note = SignedNote.parse(latest[1])
@@ -881,7 +881,7 @@ class Registry:
         }
 
     def _size(self, conn: Connection, size: int | None) -> int:
-        current = self.log.size(conn)
+        current = self.merkle.size(conn)
         if size is None:
             return current
         if not 0 < size <= current:
@@ -900,9 +900,9 @@ class Registry:
             n = self._size(conn, size)
             if seq >= n:
                 raise InputError(f"record {rid[7:19]} is leaf {seq}, not in a tree of size {n}")
-            proof = self.log.inclusion(conn, seq, n)
-            leaf = self.log.leaf(conn, seq)
-            root = self.log.root(conn, n)
+            proof = self.merkle.inclusion(conn, seq, n)
+            leaf = self.merkle.leaf(conn, seq)
+            root = self.merkle.root(conn, n)
         return {
             "id": rid,
             "leaf_index": seq,
@@ -918,8 +918,8 @@ class Registry:
             n = self._size(conn, new)
             if not 0 < old <= n:
                 raise InputError(f"old size must be between 1 and {n}, got {old}")
-            proof = self.log.consistency(conn, old, n)
-            old_root, new_root = self.log.root(conn, old), self.log.root(conn, n)
+            proof = self.merkle.consistency(conn, old, n)
+            old_root, new_root = self.merkle.root(conn, old), self.merkle.root(conn, n)
         return {
             "old_size": old,
             "new_size": n,

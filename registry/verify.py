@@ -84,7 +84,7 @@ class Verifier:
             except (OSError, UnicodeDecodeError) as e:
                 raise InputError(f"cannot read checkpoint file {since}: {e}") from None
         with db.read_tx(self.reg.engine) as conn:
-            size = self.reg.log.size(conn)
+            size = self.reg.merkle.size(conn)
             levels = self._tree(conn, size)
             root = self._root(levels, size)
             keys = {r["keyid"]: dict(r) for r in conn.execute(select(KeyRow.__table__)).mappings()}  # type: ignore[attr-defined]

@@ -24,7 +24,7 @@ def init(
         directory, origin=origin, retention=None if retention == "none" else retention
     )
     try:
-        genesis = reg.log_records()[::-1]
+        genesis = reg.log()[::-1]
     finally:
         reg.close()
     if json_:

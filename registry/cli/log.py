@@ -15,7 +15,7 @@ def log(
     json_: bool = JsonOpt,
 ) -> None:
     """List records, newest first."""
-    records = registry(ctx).log_records(kind=kind, name=name, limit=n)
+    records = registry(ctx).log(kind=kind, name=name, limit=n)
     if json_:
         emit_json({"records": records})
         return

@@ -35,10 +35,10 @@ def test_a_file_is_hashed_stored_and_registered(tmp_path, reg):
 def test_same_bytes_same_name_returns_the_existing_record(tmp_path, reg):
     f = write(tmp_path / "a.txt", "x")
     first = reg.add(f)
-    size = len(reg.log_records())
+    size = len(reg.log())
     again = reg.add(f)
     assert again.id == first.id and again.existing
-    assert len(reg.log_records()) == size
+    assert len(reg.log()) == size
 
 
 def test_new_bytes_under_a_used_name_supersede_the_latest_version(tmp_path, reg):
@@ -152,7 +152,7 @@ def test_add_accepts_only_artifact_kinds(tmp_path, reg, kind):
 
 
 def test_bulk_registration_signs_logs_and_checkpoints_in_batches(reg):
-    before = len(reg.log_records())
+    before = len(reg.log())
     records = [
         {
             "kind": "dataset",

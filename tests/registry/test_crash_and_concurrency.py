@@ -30,7 +30,7 @@ def spawn(registry: Path, tag: str, count: int, *extra: str, env=None) -> subpro
 def full_check(registry: Path) -> tuple[dict, list[dict]]:
     with Registry.open(registry) as reg:
         report = reg.verify(full=True, content=True)
-        records = reg.log_records()
+        records = reg.log()
     return report, records
 
 
