@@ -8,7 +8,6 @@ Merkle log, fills the derived tables and signs a checkpoint, all in one transact
 
 from __future__ import annotations
 
-import base64
 import getpass
 import json
 import mimetypes
@@ -36,8 +35,8 @@ from provenance.records import (
     encode_record,
     id_prefix,
 )
-from provenance.timefmt import format_time, parse_time, utcnow
-from registry import db
+from provenance.timefmt import format_time, utcnow
+from registry import db, queries
 from registry.config import PROV_DIR, Config, find_registry
 from registry.derive import Derived, derive, key_trusted
 from registry.errors import InputError, NotFoundError, RefusedError, StorageError
@@ -62,7 +61,6 @@ from registry.tables import (
     RecordRow,
     TagRow,
 )
-from retention.policy import retention_of
 from retention.presets import PRESETS, preset_attributes
 
 __all__ = ["Added", "Registered", "Registry"]
@@ -762,78 +760,13 @@ class Registry:
 
     def show(self, ref: str, now: datetime | None = None) -> dict[str, Any]:
         """A record with its envelope, verified signatures, log position, locations, retention."""
-        rid = self.resolve(ref)
-        with db.read_tx(self.engine) as conn:
-            seq, env_bytes, logged_at = conn.execute(
-                select(T_ENTRIES.c.seq, T_ENTRIES.c.envelope, T_ENTRIES.c.logged_at).where(
-                    T_ENTRIES.c.record_id == rid
-                )
-            ).one()
-            envelope = Envelope.from_bytes(bytes(env_bytes))
-            record = json.loads(envelope.payload)
-            keys = {r["keyid"]: r for r in conn.execute(select(T_KEYS)).mappings()}
-            locations = [
-                {k: r[k] for k in ("store", "uri", "version", "present")}
-                | {"attestation": r["attestation_id"]}
-                for r in conn.execute(
-                    select(T_LOCATIONS).where(T_LOCATIONS.c.record_id == rid)
-                ).mappings()
-            ]
-            policies = self._policies(conn)
-        signatures = []
-        for s in envelope.signatures:
-            key = keys.get(s.keyid)
-            valid = False
-            if key is not None and key["role"] == "signer" and key_trusted(key, seq):
-                try:
-                    envelope.verify(s.keyid, base64.b64decode(key["public_key"]))
-                    valid = True
-                except ProvenanceError:
-                    valid = False
-            signatures.append({"keyid": s.keyid, "valid": valid})
-        retention = retention_of(record, parse_time(logged_at), policies)
-        return {
-            "id": rid,
-            "record": record,
-            "envelope": envelope.to_json(),
-            "seq": int(seq),
-            "logged_at": logged_at,
-            "signatures": signatures,
-            "locations": locations,
-            "retention": retention.to_json(now or utcnow()),
-        }
-
-    def _policies(self, conn: Connection) -> list[tuple[str, dict[str, Any]]]:
-        ids = conn.execute(select(T_RECORDS.c.id).where(T_RECORDS.c.kind == "policy")).scalars()
-        out = []
-        for pid in ids:
-            entry = self._entry(conn, pid)
-            if entry:
-                out.append((pid, entry.record))
-        return out
+        return queries.show(self, ref, now)
 
     def log(
         self, kind: str | None = None, name: str | None = None, limit: int | None = None
     ) -> list[dict[str, Any]]:
         """Records newest first (``prov log``); ``name`` is a glob."""
-        q = select(
-            T_RECORDS.c.id,
-            T_RECORDS.c.kind,
-            T_RECORDS.c.name,
-            T_RECORDS.c.seq,
-            T_ENTRIES.c.logged_at,
-        ).join(T_ENTRIES, T_ENTRIES.c.seq == T_RECORDS.c.seq)
-        if kind:
-            q = q.where(T_RECORDS.c.kind == kind)
-        if name:
-            like = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            like = like.replace("*", "%").replace("?", "_")
-            q = q.where(T_RECORDS.c.name.like(like, escape="\\"))
-        q = q.order_by(T_RECORDS.c.seq.desc())
-        if limit:
-            q = q.limit(limit)
-        with db.read_tx(self.engine) as conn:
-            return [dict(r) | {"seq": int(r["seq"])} for r in conn.execute(q).mappings()]
+        return queries.log(self, kind, name, limit)
 
     def lookup(self, target: str) -> list[dict[str, Any]]:
         """Records whose bytes are a file's, a directory's, or a digest (``sha256:``/``md5:``).
@@ -867,66 +800,21 @@ class Registry:
 
     def checkpoint(self) -> dict[str, Any]:
         """The latest signed checkpoint (``prov checkpoint --json``)."""
-        with db.read_tx(self.engine) as conn:
-            latest = self.merkle.latest_checkpoint(conn)
-        if latest is None:
-            raise NotFoundError("the log has no checkpoint yet")
-        note = SignedNote.parse(latest[1])
-        return {
-            "origin": note.checkpoint.origin,
-            "tree_size": note.checkpoint.size,
-            "root": note.checkpoint.root.hex(),
-            "note": latest[1],
-            "public_key": self._signer(self.config.log_key).public_b64,
-        }
-
-    def _size(self, conn: Connection, size: int | None) -> int:
-        current = self.merkle.size(conn)
-        if size is None:
-            return current
-        if not 0 < size <= current:
-            raise InputError(f"tree size must be between 1 and {current}, got {size}")
-        return size
+        return queries.checkpoint(self)
 
     def inclusion_proof(self, ref: str, size: int | None = None) -> dict[str, Any]:
         """RFC 9162 inclusion proof of a record in the tree of ``size`` (default: current)."""
-        rid = self.resolve(ref)
-        with db.read_tx(self.engine) as conn:
-            seq = int(
-                conn.execute(
-                    select(T_ENTRIES.c.seq).where(T_ENTRIES.c.record_id == rid)
-                ).scalar_one()
-            )
-            n = self._size(conn, size)
-            if seq >= n:
-                raise InputError(f"record {rid[7:19]} is leaf {seq}, not in a tree of size {n}")
-            proof = self.merkle.inclusion(conn, seq, n)
-            leaf = self.merkle.leaf(conn, seq)
-            root = self.merkle.root(conn, n)
-        return {
-            "id": rid,
-            "leaf_index": seq,
-            "tree_size": n,
-            "leaf_hash": leaf.hex(),
-            "hashes": [h.hex() for h in proof],
-            "root": root.hex(),
-        }
+        return queries.inclusion_proof(self, ref, size)
 
     def consistency_proof(self, old: int, new: int | None = None) -> dict[str, Any]:
         """RFC 9162 consistency proof between two tree sizes."""
-        with db.read_tx(self.engine) as conn:
-            n = self._size(conn, new)
-            if not 0 < old <= n:
-                raise InputError(f"old size must be between 1 and {n}, got {old}")
-            proof = self.merkle.consistency(conn, old, n)
-            old_root, new_root = self.merkle.root(conn, old), self.merkle.root(conn, n)
-        return {
-            "old_size": old,
-            "new_size": n,
-            "old_root": old_root.hex(),
-            "new_root": new_root.hex(),
-            "hashes": [h.hex() for h in proof],
-        }
+        return queries.consistency_proof(self, old, new)
+
+    def rebuild(self) -> dict[str, Any]:
+        """Recompute the Merkle nodes and derived tables from the envelopes (``prov rebuild``)."""
+        from registry.rebuild import rebuild
+
+        return rebuild(self)
 
     def verify(
         self, full: bool = False, content: bool = False, since: str | None = None

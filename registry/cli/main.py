@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from registry.cli import add, checkpoint, init, key, log, lookup, proof, show, verify
+from registry.cli import add, checkpoint, init, key, log, lookup, proof, rebuild, show, verify
 
 app = typer.Typer(
     name="prov",
@@ -45,6 +45,7 @@ app.command()(log.log)
 app.command()(lookup.lookup)
 app.command()(verify.verify)
 app.command()(checkpoint.checkpoint)
+app.command()(rebuild.rebuild)
 app.add_typer(proof.app, name="proof")
 app.add_typer(key.app, name="key")
 

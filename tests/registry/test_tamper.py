@@ -306,3 +306,20 @@ def test_a_forged_manifest_is_reported_not_followed(tmp_path, reg):
     reg.close()
     problems = verify(tmp_path, "--content")
     assert [p["problem"] for p in problems if p.get("id") == r.id] == ["object-corrupt"]
+
+
+def test_rebuild_restores_derived_tables_and_nodes_but_not_a_forgery(project):
+    d, _, _ = project
+    with db(d) as conn:
+        conn.execute("UPDATE records SET name = 'x' WHERE seq = ?", (TARGET,))
+        conn.execute("DELETE FROM links")
+        conn.execute("UPDATE keys SET revoked_seq = 3")
+        conn.execute("DELETE FROM log_nodes WHERE node >= 1099511627776")  # interior nodes
+    assert verify(d, "--full")
+    r = run_prov("rebuild", "--json", cwd=d)
+    assert r.code == 0 and r.json()["skipped"] == [], r
+    assert run_prov("verify", "--full", "--content", cwd=d).code == 0
+    with db(d) as conn:  # a forged record stays caught after a rebuild
+        rid = rewrite_record(conn, TARGET, name="forged.csv")
+    assert run_prov("rebuild", cwd=d).code == 0
+    assert named(verify(d, "--full"), rid=rid)

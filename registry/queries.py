@@ -1,0 +1,176 @@
+"""Read-side queries of the service: show, log, checkpoints and proofs.
+
+Each takes the open :class:`~registry.service.Registry`; the registry exposes them as methods.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, select
+
+from provenance.checkpoint import SignedNote
+from provenance.dsse import Envelope
+from provenance.errors import ProvenanceError
+from provenance.timefmt import parse_time, utcnow
+from registry import db
+from registry.derive import key_trusted
+from registry.errors import InputError, NotFoundError
+from registry.tables import KeyRow, LocationRow, LogEntry, RecordRow
+from retention.policy import retention_of
+
+if TYPE_CHECKING:
+    from registry.service import Registry
+
+__all__ = ["checkpoint", "consistency_proof", "inclusion_proof", "log", "policies", "show"]
+
+T_ENTRIES = LogEntry.__table__  # type: ignore[attr-defined]
+T_RECORDS = RecordRow.__table__  # type: ignore[attr-defined]
+T_KEYS = KeyRow.__table__  # type: ignore[attr-defined]
+T_LOCATIONS = LocationRow.__table__  # type: ignore[attr-defined]
+
+
+def show(reg: Registry, ref: str, now: datetime | None = None) -> dict[str, Any]:
+    """A record with its envelope, verified signatures, log position, locations, retention."""
+    rid = reg.resolve(ref)
+    with db.read_tx(reg.engine) as conn:
+        seq, env_bytes, logged_at = conn.execute(
+            select(T_ENTRIES.c.seq, T_ENTRIES.c.envelope, T_ENTRIES.c.logged_at).where(
+                T_ENTRIES.c.record_id == rid
+            )
+        ).one()
+        envelope = Envelope.from_bytes(bytes(env_bytes))
+        record = json.loads(envelope.payload)
+        keys = {r["keyid"]: r for r in conn.execute(select(T_KEYS)).mappings()}
+        locations = [
+            {k: r[k] for k in ("store", "uri", "version", "present")}
+            | {"attestation": r["attestation_id"]}
+            for r in conn.execute(
+                select(T_LOCATIONS).where(T_LOCATIONS.c.record_id == rid)
+            ).mappings()
+        ]
+        in_force = policies(reg, conn)
+    signatures = []
+    for s in envelope.signatures:
+        key = keys.get(s.keyid)
+        valid = False
+        if key is not None and key["role"] == "signer" and key_trusted(key, seq):
+            try:
+                envelope.verify(s.keyid, base64.b64decode(key["public_key"]))
+                valid = True
+            except ProvenanceError:
+                valid = False
+        signatures.append({"keyid": s.keyid, "valid": valid})
+    retention = retention_of(record, parse_time(logged_at), in_force)
+    return {
+        "id": rid,
+        "record": record,
+        "envelope": envelope.to_json(),
+        "seq": int(seq),
+        "logged_at": logged_at,
+        "signatures": signatures,
+        "locations": locations,
+        "retention": retention.to_json(now or utcnow()),
+    }
+
+
+def policies(reg: Registry, conn: Connection) -> list[tuple[str, dict[str, Any]]]:
+    ids = conn.execute(select(T_RECORDS.c.id).where(T_RECORDS.c.kind == "policy")).scalars()
+    out = []
+    for pid in ids:
+        entry = reg._entry(conn, pid)
+        if entry:
+            out.append((pid, entry.record))
+    return out
+
+
+def log(
+    reg: Registry, kind: str | None = None, name: str | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """Records newest first (``prov log``); ``name`` is a glob."""
+    q = select(
+        T_RECORDS.c.id,
+        T_RECORDS.c.kind,
+        T_RECORDS.c.name,
+        T_RECORDS.c.seq,
+        T_ENTRIES.c.logged_at,
+    ).join(T_ENTRIES, T_ENTRIES.c.seq == T_RECORDS.c.seq)
+    if kind:
+        q = q.where(T_RECORDS.c.kind == kind)
+    if name:
+        like = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        like = like.replace("*", "%").replace("?", "_")
+        q = q.where(T_RECORDS.c.name.like(like, escape="\\"))
+    q = q.order_by(T_RECORDS.c.seq.desc())
+    if limit:
+        q = q.limit(limit)
+    with db.read_tx(reg.engine) as conn:
+        return [dict(r) | {"seq": int(r["seq"])} for r in conn.execute(q).mappings()]
+
+
+def checkpoint(reg: Registry) -> dict[str, Any]:
+    """The latest signed checkpoint (``prov checkpoint --json``)."""
+    with db.read_tx(reg.engine) as conn:
+        latest = reg.merkle.latest_checkpoint(conn)
+    if latest is None:
+        raise NotFoundError("the log has no checkpoint yet")
+    note = SignedNote.parse(latest[1])
+    return {
+        "origin": note.checkpoint.origin,
+        "tree_size": note.checkpoint.size,
+        "root": note.checkpoint.root.hex(),
+        "note": latest[1],
+        "public_key": reg._signer(reg.config.log_key).public_b64,
+    }
+
+
+def _size(reg: Registry, conn: Connection, size: int | None) -> int:
+    current = reg.merkle.size(conn)
+    if size is None:
+        return current
+    if not 0 < size <= current:
+        raise InputError(f"tree size must be between 1 and {current}, got {size}")
+    return size
+
+
+def inclusion_proof(reg: Registry, ref: str, size: int | None = None) -> dict[str, Any]:
+    """RFC 9162 inclusion proof of a record in the tree of ``size`` (default: current)."""
+    rid = reg.resolve(ref)
+    with db.read_tx(reg.engine) as conn:
+        seq = int(
+            conn.execute(select(T_ENTRIES.c.seq).where(T_ENTRIES.c.record_id == rid)).scalar_one()
+        )
+        n = _size(reg, conn, size)
+        if seq >= n:
+            raise InputError(f"record {rid[7:19]} is leaf {seq}, not in a tree of size {n}")
+        proof = reg.merkle.inclusion(conn, seq, n)
+        leaf = reg.merkle.leaf(conn, seq)
+        root = reg.merkle.root(conn, n)
+    return {
+        "id": rid,
+        "leaf_index": seq,
+        "tree_size": n,
+        "leaf_hash": leaf.hex(),
+        "hashes": [h.hex() for h in proof],
+        "root": root.hex(),
+    }
+
+
+def consistency_proof(reg: Registry, old: int, new: int | None = None) -> dict[str, Any]:
+    """RFC 9162 consistency proof between two tree sizes."""
+    with db.read_tx(reg.engine) as conn:
+        n = _size(reg, conn, new)
+        if not 0 < old <= n:
+            raise InputError(f"old size must be between 1 and {n}, got {old}")
+        proof = reg.merkle.consistency(conn, old, n)
+        old_root, new_root = reg.merkle.root(conn, old), reg.merkle.root(conn, n)
+    return {
+        "old_size": old,
+        "new_size": n,
+        "old_root": old_root.hex(),
+        "new_root": new_root.hex(),
+        "hashes": [h.hex() for h in proof],
+    }
