@@ -11,7 +11,14 @@ from datetime import UTC, datetime, timedelta
 
 from provenance.errors import RecordError
 
-__all__ = ["Duration", "format_time", "parse_duration", "parse_time", "utcnow"]
+__all__ = [
+    "Duration",
+    "format_time",
+    "parse_duration",
+    "parse_instant",
+    "parse_time",
+    "utcnow",
+]
 
 _TIME_RE = re.compile(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z\Z")
 _DURATION_RE = re.compile(
@@ -56,6 +63,25 @@ def parse_time(text: str, field: str = "timestamp") -> datetime:
         )
     except ValueError:
         raise RecordError(f"{field} is not a real date and time: {text!r}") from None
+
+
+def parse_instant(text: str) -> datetime:
+    """A point in time as people write it: RFC 3339 / ISO 8601 (``Z`` or an offset; no zone
+    means UTC), or a bare date, which means the end of that day (UTC): "on 2026-03-01".
+
+    Raises:
+        RecordError: not a date or time.
+    """
+    try:
+        if len(text) == 10:
+            day = datetime.fromisoformat(text).replace(tzinfo=UTC)
+            return day + timedelta(days=1, microseconds=-1)
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        raise RecordError(
+            f"not a date or time (like 2026-03-01 or 2026-03-01T12:00:00Z): {text!r}"
+        ) from None
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
 @dataclass(frozen=True)

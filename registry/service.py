@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, delete, insert, inspect, select, update
 
@@ -35,7 +35,7 @@ from provenance.records import (
     encode_record,
     id_prefix,
 )
-from provenance.timefmt import format_time, utcnow
+from provenance.timefmt import format_time, parse_instant, utcnow
 from registry import db, queries
 from registry.config import PROV_DIR, Config, find_registry
 from registry.derive import Derived, derive, key_trusted
@@ -62,6 +62,11 @@ from registry.tables import (
     TagRow,
 )
 from retention.presets import PRESETS, preset_attributes
+
+if TYPE_CHECKING:
+    import networkx
+
+    from registry.lineage import Lineage
 
 __all__ = ["Added", "Registered", "Registry"]
 
@@ -809,6 +814,39 @@ class Registry:
     def consistency_proof(self, old: int, new: int | None = None) -> dict[str, Any]:
         """RFC 9162 consistency proof between two tree sizes."""
         return queries.consistency_proof(self, old, new)
+
+    def lineage(
+        self,
+        ref: str,
+        direction: str = "up",
+        depth: int | None = None,
+        as_of: str | datetime | None = None,
+    ) -> networkx.DiGraph:
+        """Lineage as a networkx DiGraph (SPEC §11): nodes carry kind, name, created_at and seq,
+        edges their relation; edges point from a record to what it links to."""
+        return self.lineage_query(ref, direction, depth, as_of).graph()
+
+    def lineage_query(
+        self,
+        ref: str,
+        direction: str = "up",
+        depth: int | None = None,
+        as_of: str | datetime | None = None,
+    ) -> Lineage:
+        """Upstream provenance, downstream impact or both (``prov lineage``), answered in SQL.
+
+        ``as_of`` (a datetime, an RFC 3339 time or a date meaning the end of that day) answers
+        from the log as it stood then.
+        """
+        from registry.lineage import lineage
+
+        when = None
+        if as_of is not None:
+            try:
+                when = format_time(as_of if isinstance(as_of, datetime) else parse_instant(as_of))
+            except ProvenanceError as e:
+                raise InputError(str(e)) from None
+        return lineage(self, ref, direction, depth, when)
 
     def rebuild(self) -> dict[str, Any]:
         """Recompute the Merkle nodes and derived tables from the envelopes (``prov rebuild``)."""

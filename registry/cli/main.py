@@ -12,7 +12,19 @@ import sys
 
 import typer
 
-from registry.cli import add, checkpoint, init, key, log, lookup, proof, rebuild, show, verify
+from registry.cli import (
+    add,
+    checkpoint,
+    init,
+    key,
+    lineage,
+    log,
+    lookup,
+    proof,
+    rebuild,
+    show,
+    verify,
+)
 
 app = typer.Typer(
     name="prov",
@@ -43,6 +55,7 @@ app.command()(add.add)
 app.command()(show.show)
 app.command()(log.log)
 app.command()(lookup.lookup)
+app.command()(lineage.lineage)
 app.command()(verify.verify)
 app.command()(checkpoint.checkpoint)
 app.command()(rebuild.rebuild)

@@ -1,0 +1,191 @@
+"""Lineage queries: upstream provenance and downstream impact, in the database.
+
+Traversal is a recursive CTE over the indexed ``links`` table (``(src, rel, dst)`` primary key,
+``(dst, rel, src)`` index), the same SQL on SQLite and PostgreSQL; nothing loads the whole graph.
+Upstream follows a record's own links (model → run → datasets, code, environment); downstream
+follows the links that point at it (dataset ← runs that used it ← what they generated). Only
+provenance relations are walked: ``about`` (attestations) and ``supersedes`` (versions) describe
+records, they are not where the bytes came from. ``as_of`` answers from the log as it stood then:
+a record logged later is invisible, and so is every link it made (links only point backwards).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import text
+
+from registry import db
+from registry.errors import InputError, NotFoundError
+
+if TYPE_CHECKING:
+    import networkx
+
+    from registry.service import Registry
+
+__all__ = ["WALKED", "Lineage", "lineage"]
+
+#: Relations that carry provenance, walked by lineage queries.
+WALKED = ("used", "generated_by", "derived_from", "code", "environment")
+_RELS = ", ".join(f"'{r}'" for r in WALKED)
+
+_STEP = {
+    # (next node, the node we came from) for each direction
+    "up": ("l.dst", "l.src"),
+    "down": ("l.src", "l.dst"),
+}
+
+
+def _walk_sql(direction: str, depth: int | None) -> str:
+    nxt, cur = _STEP[direction]
+    # Without a depth limit the CTE carries ids only, so UNION visits each node once; with one it
+    # carries the depth too (a node reached by several paths is revisited, at most `depth` deep).
+    if depth is None:
+        return f"""
+        WITH RECURSIVE walk(id) AS (
+            SELECT CAST(:root AS VARCHAR)
+            UNION
+            SELECT {nxt} FROM links l JOIN walk w ON {cur} = w.id
+            JOIN records r ON r.id = l.src
+            WHERE l.rel IN ({_RELS}) AND r.seq <= :cutoff
+        )"""
+    return f"""
+        WITH RECURSIVE walk_d(id, depth) AS (
+            SELECT CAST(:root AS VARCHAR), 0
+            UNION
+            SELECT {nxt}, w.depth + 1 FROM links l JOIN walk_d w ON {cur} = w.id
+            JOIN records r ON r.id = l.src
+            WHERE l.rel IN ({_RELS}) AND r.seq <= :cutoff AND w.depth < :depth
+        ), walk(id) AS (SELECT DISTINCT id FROM walk_d)"""
+
+
+@dataclass
+class Lineage:
+    """A lineage answer: the nodes reached (with kind, name, time) and the edges among them."""
+
+    root: str
+    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    edges: set[tuple[str, str, str]] = field(default_factory=set)
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``prov lineage --format json`` shape."""
+        return {
+            "root": self.root,
+            "nodes": [
+                {"id": i, **n} for i, n in sorted(self.nodes.items(), key=lambda kv: kv[1]["seq"])
+            ],
+            "edges": [{"from": s, "rel": r, "to": d} for s, r, d in sorted(self.edges)],
+        }
+
+    def children(self, node: str, direction: str) -> list[tuple[str, str]]:
+        """(relation, neighbour) one step away: what ``node`` links to (up) or what links to it
+        (down), oldest first."""
+        if direction == "up":
+            out = [(r, d) for s, r, d in self.edges if s == node]
+        else:
+            out = [(r, s) for s, r, d in self.edges if d == node]
+        return sorted(out, key=lambda rn: self.nodes[rn[1]]["seq"])
+
+    def to_dot(self) -> str:
+        """Graphviz DOT; edges point from a record to what it links to."""
+        lines = ["digraph lineage {", "  rankdir=BT;", "  node [shape=box, fontname=Helvetica];"]
+        for i, n in sorted(self.nodes.items(), key=lambda kv: kv[1]["seq"]):
+            label = f"{n['kind']}\\n{_escape(n['name'])}\\n{i[7:19]}"
+            style = ", style=bold" if i == self.root else ""
+            lines.append(f'  "{i}" [label="{label}"{style}];')
+        for s, r, d in sorted(self.edges):
+            lines.append(f'  "{s}" -> "{d}" [label="{r}"];')
+        return "\n".join([*lines, "}"]) + "\n"
+
+    def to_mermaid(self) -> str:
+        """A Mermaid flowchart (renders on GitHub and in most Markdown viewers)."""
+        lines = ["flowchart BT"]
+        for i, n in sorted(self.nodes.items(), key=lambda kv: kv[1]["seq"]):
+            name = n["name"].replace('"', "#quot;")
+            lines.append(f'  n{i[7:19]}["{n["kind"]}: {name}<br/>{i[7:19]}"]')
+        for s, r, d in sorted(self.edges):
+            lines.append(f"  n{s[7:19]} -->|{r}| n{d[7:19]}")
+        return "\n".join(lines) + "\n"
+
+    def graph(self) -> networkx.DiGraph:
+        """The answer as a networkx DiGraph (edges point from a record to what it links to)."""
+        import networkx
+
+        g = networkx.DiGraph()
+        for i, attrs in self.nodes.items():
+            g.add_node(i, **attrs)
+        for s, r, d in self.edges:
+            g.add_edge(s, d, rel=r)
+        return g
+
+
+def _escape(name: str) -> str:
+    return name.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _cutoff(conn: Any, as_of: str | None) -> int:
+    """The last sequence number logged at or before ``as_of`` (everything when None)."""
+    if as_of is None:
+        return 2**62
+    row = conn.execute(
+        text("SELECT max(seq) FROM log_entries WHERE logged_at <= :t"), {"t": as_of}
+    ).scalar()
+    return -1 if row is None else int(row)
+
+
+def lineage(
+    reg: Registry,
+    ref: str,
+    direction: str = "up",
+    depth: int | None = None,
+    as_of: str | None = None,
+) -> Lineage:
+    """Upstream (``up``), downstream (``down``) or both from a record.
+
+    Args:
+        depth: at most this many links away (None: all the way).
+        as_of: an RFC 3339 time; the log as it stood then.
+
+    Raises:
+        NotFoundError: no such record, or it was not yet logged at ``as_of``.
+        InputError: a bad direction or depth.
+    """
+    if direction not in ("up", "down", "both"):
+        raise InputError(f"direction must be up, down or both, got {direction!r}")
+    if depth is not None and depth < 0:
+        raise InputError("depth must be 0 or more")
+    root = reg.resolve(ref)
+    out = Lineage(root)
+    with db.read_tx(reg.engine) as conn:
+        cutoff = _cutoff(conn, as_of)
+        seq = conn.execute(text("SELECT seq FROM records WHERE id = :i"), {"i": root}).scalar()
+        if seq is None or int(seq) > cutoff:
+            raise NotFoundError(f"record {root[7:19]} was not in the log at {as_of}")
+        params = {"root": root, "cutoff": cutoff, "depth": depth}
+        for d in ("up", "down") if direction == "both" else (direction,):
+            walk = _walk_sql(d, depth)
+            nodes = conn.execute(
+                text(
+                    f"{walk} SELECT r.id, r.kind, r.name, r.created_at, r.seq "
+                    "FROM walk JOIN records r ON r.id = walk.id"
+                ),
+                params,
+            )
+            for rid, kind, name, created_at, s in nodes:
+                out.nodes[rid] = {
+                    "kind": kind,
+                    "name": name,
+                    "created_at": created_at,
+                    "seq": int(s),
+                }
+            _, cur = _STEP[d]
+            edges = conn.execute(
+                text(f"""{walk} SELECT l.src, l.rel, l.dst FROM links l
+                     JOIN walk w ON {cur} = w.id JOIN records r ON r.id = l.src
+                     WHERE l.rel IN ({_RELS}) AND r.seq <= :cutoff"""),
+                params,
+            )
+            out.edges.update((s, r, t) for s, r, t in edges)
+    out.edges = {e for e in out.edges if e[0] in out.nodes and e[2] in out.nodes}
+    return out

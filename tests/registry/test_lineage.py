@@ -1,0 +1,185 @@
+"""Lineage queries against an independent reference: networkx over the whole graph."""
+
+from __future__ import annotations
+
+import random
+
+import networkx as nx
+import pytest
+
+from registry.errors import InputError, NotFoundError
+from registry.lineage import WALKED
+from registry.service import Registry
+from tests.conftest import run_prov
+
+LAYERS = 12
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ml_graph(request, tmp_path, monkeypatch):
+    """Layers of datasets and runs: each run uses 2-4 earlier artifacts (fan-in) and generates
+    1-3 new ones (fan-out); some artifacts are derived_from others; depth ≥ 2 × LAYERS."""
+    monkeypatch.delenv("PROV_DATABASE_URL", raising=False)
+    url = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
+    reg = Registry.init(tmp_path, database_url=url)
+    request.addfinalizer(reg.close)
+    rng = random.Random(5)
+    artifacts = [
+        r.id
+        for r in reg.register(
+            {
+                "kind": "dataset",
+                "name": f"raw/{i}",
+                "subject": {"digest": {"sha256": f"{i:064x}"}, "size": i},
+            }
+            for i in range(4)
+        )
+    ]
+    code = reg.register([{"kind": "code", "name": "repo", "attributes": {"commit": "a" * 40}}])[0]
+    cuts = []
+    for layer in range(LAYERS):
+        runs = reg.register(
+            {
+                "kind": "run",
+                "name": f"train/{layer}/{j}",
+                "links": [
+                    {"rel": "used", "id": a}
+                    for a in rng.sample(artifacts, min(len(artifacts), rng.randint(2, 4)))
+                ]
+                + [{"rel": "code", "id": code.id}],
+            }
+            for j in range(2)
+        )
+        outs = []
+        for j, run in enumerate(runs):
+            for k in range(rng.randint(1, 3)):
+                links = [{"rel": "generated_by", "id": run.id}]
+                if rng.random() < 0.3:
+                    links.append({"rel": "derived_from", "id": rng.choice(artifacts)})
+                outs.append(
+                    {
+                        "kind": "model" if k == 0 else "dataset",
+                        "name": f"out/{layer}/{j}/{k}",
+                        "links": links,
+                        "subject": {"digest": {"sha256": f"{layer:08x}{j:08x}{k:048x}"}, "size": k},
+                    }
+                )
+        artifacts += [r.id for r in reg.register(outs)]
+        cuts.append(reg.log(limit=1)[0]["logged_at"])
+    # An attestation and a new version: not provenance, never walked.
+    reg.attest(artifacts[-1], "approval", {"by": "risk"})
+    g = nx.DiGraph()
+    seq = {}
+    for r in reg.log():
+        g.add_node(r["id"])
+        seq[r["id"]] = r["seq"]
+        for ln in reg.get(r["id"]).record.get("links", []):
+            if ln["rel"] in WALKED:
+                g.add_edge(r["id"], ln["id"])
+    return reg, g, seq, artifacts, cuts
+
+
+def expected(g, root, direction, depth=None):
+    graphs = {"up": g, "down": g.reverse(copy=False)}
+    out = set()
+    for d in ("up", "down") if direction == "both" else (direction,):
+        out |= set(nx.single_source_shortest_path_length(graphs[d], root, cutoff=depth))
+    return out
+
+
+def test_upstream_and_downstream_match_the_reference_in_every_mode(ml_graph):
+    reg, g, _, artifacts, _ = ml_graph
+    models = artifacts[4:]
+    assert nx.dag_longest_path_length(g) >= 10
+    for root in [models[-1], models[len(models) // 2], artifacts[0], artifacts[1]]:
+        for direction in ("up", "down", "both"):
+            for depth in (None, 0, 1, 3, 7):
+                got = reg.lineage_query(root, direction, depth)
+                assert set(got.nodes) == expected(g, root, direction, depth), (direction, depth)
+                for s, _, d in got.edges:
+                    assert g.has_edge(s, d)
+
+
+def test_as_of_answers_from_the_log_as_it_stood(ml_graph):
+    reg, g, seq, artifacts, cuts = ml_graph
+    cutoff_time = cuts[5]
+    cutoff = max(s for i, s in seq.items() if reg.show(i)["logged_at"] <= cutoff_time)
+    then = g.subgraph([n for n in g if seq[n] <= cutoff])
+    for root in (artifacts[0], artifacts[2]):
+        got = reg.lineage_query(root, "down", as_of=cutoff_time)
+        assert set(got.nodes) == expected(then, root, "down")
+        assert set(got.nodes) < expected(g, root, "down")
+        got = reg.lineage_query(root, "down", depth=4, as_of=cutoff_time)
+        assert set(got.nodes) == expected(then, root, "down", 4)
+    late = artifacts[-1]
+    with pytest.raises(NotFoundError, match="not in the log"):
+        reg.lineage_query(late, "up", as_of=cutoff_time)
+
+
+def test_networkx_graph_api_as_in_the_spec(ml_graph):
+    reg, g, _, artifacts, _ = ml_graph
+    model = artifacts[-1]
+    dg = reg.lineage(model, direction="up")
+    assert set(dg.nodes) == expected(g, model, "up")
+    assert dg.nodes[model]["kind"] in ("model", "dataset")
+    assert all(dg.edges[e]["rel"] in WALKED for e in dg.edges)
+    assert nx.is_directed_acyclic_graph(dg)
+
+
+def test_cycles_are_impossible_by_construction(reg):
+    a = reg.register(
+        [{"kind": "dataset", "name": "a", "subject": {"digest": {"sha256": "1" * 64}, "size": 1}}]
+    )[0]
+    # A record can only link to ids already in the log: linking to one not yet registered (so
+    # that it could later link back) fails, and a record cannot name its own id, which is the
+    # hash of its content, links included.
+    future = {
+        "kind": "dataset",
+        "name": "b",
+        "created_at": "2026-01-01T00:00:00.000000Z",
+        "subject": {"digest": {"sha256": "2" * 64}, "size": 2},
+        "links": [{"rel": "derived_from", "id": a.id}],
+    }
+    from provenance.records import encode_record
+
+    future_id, _ = encode_record({"type": "prov.record/v1", "created_by": "x@y", **future})
+    with pytest.raises(NotFoundError, match="not a registered record"):
+        reg.register(
+            [
+                {
+                    "kind": "dataset",
+                    "name": "a2",
+                    "links": [{"rel": "derived_from", "id": future_id}],
+                    "subject": {"digest": {"sha256": "3" * 64}, "size": 3},
+                }
+            ]
+        )
+    assert nx.is_directed_acyclic_graph(reg.lineage(a.id, "both"))
+
+
+def test_bad_lineage_arguments(reg):
+    rid = reg.log()[0]["id"]
+    with pytest.raises(InputError):
+        reg.lineage_query(rid, "sideways")
+    with pytest.raises(InputError):
+        reg.lineage_query(rid, as_of="last tuesday")
+
+
+def test_cli_lineage_formats(ml_graph, tmp_path):
+    reg, g, _, artifacts, _ = ml_graph
+    model = artifacts[-1]
+    reg.close()
+    j = run_prov("lineage", model[7:19], "--json", cwd=tmp_path)
+    assert j.code == 0, j
+    doc = j.json()
+    assert doc["root"] == model and {"id", "kind", "name"} <= doc["nodes"][0].keys()
+    assert {n["id"] for n in doc["nodes"]} == expected(g, model, "up")
+    assert {(e["from"], e["to"]) for e in doc["edges"]} <= set(g.edges)
+    tree = run_prov("lineage", model[7:19], cwd=tmp_path)
+    assert tree.code == 0 and model[7:19] in tree.out and "generated_by" in tree.out
+    dot = run_prov("lineage", model[7:19], "--down", "--format", "dot", cwd=tmp_path)
+    assert dot.out.startswith("digraph lineage {")
+    mer = run_prov("lineage", artifacts[0][7:19], "--down", "--format", "mermaid", cwd=tmp_path)
+    assert mer.out.startswith("flowchart BT") and "-->|used|" in mer.out
+    bad = run_prov("lineage", model[7:19], "--up", "--down", cwd=tmp_path)
+    assert bad.code == 2
