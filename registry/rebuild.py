@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, func, insert, select
 
 from provenance import merkle
 from provenance.dsse import Envelope
@@ -39,29 +39,33 @@ def rebuild(reg: Registry) -> dict[str, Any]:
         for table in (RecordRow, LinkRow, TagRow, KeyRow, LocationRow, LogNode):
             conn.execute(delete(table.__table__))  # type: ignore[attr-defined]
         leaves: dict[int, bytes] = {}
-        batch, skipped, records = [], [], 0
-        rows = conn.execute(
-            select(e.c.seq, e.c.record_id, e.c.envelope, e.c.logged_at).order_by(e.c.seq)
-        ).all()
-        for seq, rid, env, logged_at in rows:
-            seq = int(seq)
-            leaves[seq] = merkle.leaf_hash(leaf_input(bytes(env), rid, logged_at, seq))
-            try:
-                record = json.loads(Envelope.from_bytes(bytes(env)).payload)
-                validate_record(record)
-            except (ProvenanceError, ValueError):
-                skipped.append(seq)  # verify --full reports it; nothing can be derived
-                continue
-            batch.append(derive(rid, seq, record))
-            if len(batch) >= _BATCH:
+        skipped: list[int] = []
+        records = entries = 0
+        last = conn.execute(select(func.max(e.c.seq))).scalar()
+        for start in range(0, -1 if last is None else int(last) + 1, _BATCH):
+            # One range at a time: a million envelopes never sit in memory together.
+            rows = conn.execute(
+                select(e.c.seq, e.c.record_id, e.c.envelope, e.c.logged_at)
+                .where(e.c.seq >= start, e.c.seq < start + _BATCH)
+                .order_by(e.c.seq)
+            ).all()
+            batch = []
+            for seq, rid, env, logged_at in rows:
+                seq = int(seq)
+                entries += 1
+                leaves[seq] = merkle.leaf_hash(leaf_input(bytes(env), rid, logged_at, seq))
+                try:
+                    record = json.loads(Envelope.from_bytes(bytes(env)).payload)
+                    validate_record(record)
+                except (ProvenanceError, ValueError):
+                    skipped.append(seq)  # verify --full reports it; nothing can be derived
+                    continue
+                batch.append(derive(rid, seq, record))
+            if batch:
                 reg._write_derived(conn, batch)
                 records += len(batch)
-                batch = []
-        if batch:
-            reg._write_derived(conn, batch)
-            records += len(batch)
         nodes = _write_nodes(conn, leaves)
-    return {"entries": len(rows), "records": records, "nodes": nodes, "skipped": skipped}
+    return {"entries": entries, "records": records, "nodes": nodes, "skipped": skipped}
 
 
 def _write_nodes(conn: Connection, leaves: dict[int, bytes]) -> int:
