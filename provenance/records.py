@@ -21,11 +21,13 @@ from provenance.timefmt import parse_duration, parse_time
 __all__ = [
     "ARTIFACT_KINDS",
     "KINDS",
+    "PREDICATES",
     "RECORD_TYPE",
+    "REGISTRY_PREDICATES",
     "RELATIONS",
-    "SYSTEM_PREDICATES",
     "encode_record",
     "id_prefix",
+    "is_uri",
     "record_id",
     "short_id",
     "validate_id",
@@ -46,19 +48,10 @@ KINDS = (
 )
 ARTIFACT_KINDS = frozenset({"dataset", "model"})
 RELATIONS = ("used", "generated_by", "derived_from", "code", "environment", "about", "supersedes")
-SYSTEM_PREDICATES = frozenset(
-    {
-        "approval",
-        "evaluation",
-        "quality-check",
-        "review",
-        "revocation",
-        "stored-at",
-        "legal-hold",
-        "hold-release",
-        "export",
-    }
-)
+#: Predicates the registry writes itself (through key revocation, stores, retention, exports).
+REGISTRY_PREDICATES = frozenset({"revocation", "stored-at", "legal-hold", "hold-release", "export"})
+#: Every named predicate; users write the others (or a URI) with ``prov attest``.
+PREDICATES = REGISTRY_PREDICATES | {"approval", "evaluation", "quality-check", "review"}
 KEY_ROLES = ("signer", "log")
 
 _FIELDS = frozenset(
@@ -82,6 +75,11 @@ _HEX_RE = re.compile(r"\A[0-9a-f]+\Z")
 _URI_RE = re.compile(r"\A[a-zA-Z][a-zA-Z0-9+.-]*:\S+\Z")
 _CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc, exactly
 _PREFIX_MIN = 6
+
+
+def is_uri(value: Any) -> bool:
+    """Whether ``value`` looks like an absolute URI (a predicate that names its own schema)."""
+    return isinstance(value, str) and bool(_URI_RE.match(value)) and len(value) <= 1024
 
 
 def _fail(path: str, message: str) -> RecordError:
@@ -134,8 +132,10 @@ def _subject(value: Any) -> None:
     _only(s, _SUBJECT_FIELDS, "subject")
     digest = _object(s.get("digest"), "subject.digest")
     _only(digest, frozenset(_DIGEST_LEN), "subject.digest")
-    if "sha256" not in digest:
-        raise _fail("subject.digest", "sha256 is required")
+    if not digest:
+        # sha256 is what prov computes; md5 alone is for bytes known only by DVC's hash
+        # (a DVC project whose cache lacks the file: `prov import dvc`).
+        raise _fail("subject.digest", "sha256 (or, for bytes known only to DVC, md5) is required")
     for algorithm, hexval in digest.items():
         _hex_digest(hexval, algorithm, f"subject.digest.{algorithm}")
     if "size" not in s:
@@ -227,12 +227,10 @@ def _kind_rules(record: Mapping[str, Any], links: list[tuple[str, str]]) -> None
             raise _fail("links", f"a {kind} needs an 'about' link to the record it concerns")
         if kind == "attestation":
             predicate = attrs.get("predicate")
-            if predicate not in SYSTEM_PREDICATES and not (
-                isinstance(predicate, str) and _URI_RE.match(predicate)
-            ):
+            if predicate not in PREDICATES and not is_uri(predicate):
                 raise _fail(
                     "attributes.predicate",
-                    f"must be one of {', '.join(sorted(SYSTEM_PREDICATES))} or a URI",
+                    f"must be one of {', '.join(sorted(PREDICATES))} or a URI",
                 )
         else:
             _text(attrs.get("reason"), "attributes.reason")

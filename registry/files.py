@@ -32,6 +32,7 @@ __all__ = [
     "ManifestEntry",
     "artifact_kind",
     "dvc_dir_md5",
+    "guess_kind",
     "manifest_bytes",
     "walk",
 ]
@@ -49,6 +50,22 @@ def artifact_kind(kind: str) -> str:
     if kind not in ARTIFACT_KINDS:
         raise InputError(f"unknown kind {kind!r} for prov add (dataset or model)")
     return kind
+
+
+#: Suffixes of model files (weights, serialized estimators, exported graphs).
+MODEL_SUFFIXES = frozenset(
+    {".onnx", ".pt", ".pth", ".ckpt", ".safetensors", ".gguf", ".h5", ".keras", ".pb", ".tflite"}
+    | {".mlmodel", ".joblib", ".pkl", ".pickle", ".xgb", ".lgb", ".cbm"}
+)
+
+
+def guess_kind(path: str | os.PathLike[str]) -> str:
+    """``model`` for a model file (by suffix) or a path with "model" in its last part, else
+    ``dataset``: the default kind of a new name in ``prov add``, ``prov run -o``, DVC imports."""
+    p = Path(path)
+    if p.suffix.lower() in MODEL_SUFFIXES or "model" in p.name.lower():
+        return "model"
+    return "dataset"
 
 
 @dataclass(frozen=True)

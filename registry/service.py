@@ -30,10 +30,13 @@ from provenance.errors import ProvenanceError, RefError
 from provenance.keys import Signer
 from provenance.records import (
     ARTIFACT_KINDS,
+    PREDICATES,
     RECORD_TYPE,
+    REGISTRY_PREDICATES,
     RELATIONS,
     encode_record,
     id_prefix,
+    is_uri,
 )
 from provenance.timefmt import format_time, parse_instant, utcnow
 from registry import db, queries
@@ -45,6 +48,7 @@ from registry.files import (
     ManifestEntry,
     artifact_kind,
     dvc_dir_md5,
+    guess_kind,
     manifest_bytes,
     walk,
 )
@@ -61,12 +65,14 @@ from registry.tables import (
     RecordRow,
     TagRow,
 )
+from registry.tabular import describe, is_tabular
 from retention.presets import PRESETS, preset_attributes
 
 if TYPE_CHECKING:
     import networkx
 
     from registry.lineage import Lineage
+    from registry.runs import Run
 
 __all__ = ["Added", "Registered", "Registry"]
 
@@ -141,6 +147,10 @@ def _who() -> str:
 
 def _now() -> str:
     return format_time(utcnow())
+
+
+def _sha256(record: Mapping[str, Any]) -> str | None:
+    return (record.get("subject") or {}).get("digest", {}).get("sha256")
 
 
 class Registry:
@@ -492,7 +502,7 @@ class Registry:
     def add(
         self,
         path: str | os.PathLike[str],
-        kind: str = "dataset",
+        kind: str | None = None,
         name: str | None = None,
         tags: Mapping[str, str] | None = None,
         links: Sequence[tuple[str, str]] = (),
@@ -502,10 +512,14 @@ class Registry:
     ) -> Added:
         """Hash a file or directory, store its bytes, and register it.
 
-        Unchanged files are not read again. Bytes already registered under the same name
-        return the existing record; new bytes under a used name get a ``supersedes`` link.
+        Unchanged files are not read again. Bytes already registered under the same name (with
+        the links asked for) return the existing record; new bytes under a used name get a
+        ``supersedes`` link. Tabular files (Parquet, CSV, Arrow) get ``attributes.schema`` and
+        ``attributes.profile`` (:mod:`registry.tabular`).
 
         Args:
+            kind: ``dataset`` or ``model``; by default the kind of the name's latest record,
+                else a guess from the path (:func:`registry.files.guess_kind`).
             links: ``(rel, ref)`` pairs; refs are ids or unique prefixes.
             hasher: a :meth:`hasher` that may already hold digests (and staged objects) of the
                 files, hashed before the registry's database layer was even loaded.
@@ -514,7 +528,8 @@ class Registry:
             InputError: bad kind, missing/unreadable path, symlink loop, bad link relation.
             NotFoundError: a link target does not exist.
         """
-        artifact_kind(kind)
+        if kind is not None:
+            artifact_kind(kind)
         p = Path(path)
         if not p.exists():
             raise InputError(f"{p}: no such file or directory")
@@ -533,15 +548,20 @@ class Registry:
         finally:
             if hasher.store is not None:
                 hasher.store.discard()
+        sha = subject["digest"]["sha256"]
+        attributes = None
+        if files == 1 and is_tabular(p):
+            with db.read_tx(self.engine) as conn:
+                latest = self._latest_named(conn, name)
+            if not (latest and _sha256(latest.record) == sha):  # else its profile is the same
+                attributes = describe(p)
 
         def build(conn: Connection) -> _Plan:
             latest = self._latest_named(conn, name)
-            if (
-                latest
-                and latest.kind == kind
-                and latest.record.get("subject", {}).get("digest", {}).get("sha256")
-                == subject["digest"]["sha256"]
-            ):
+            want = kind or (latest.kind if latest else guess_kind(p))
+            same = latest is not None and latest.kind == want and _sha256(latest.record) == sha
+            known = latest.record.get("links", []) if latest else []
+            if same and latest and all(ln in known for ln in resolved_links):
                 plan = _Plan([latest])
                 if store and not self._stored_locally(conn, latest.id):
                     plan.items.append(self._stored_at(latest.id, subject))
@@ -550,7 +570,12 @@ class Registry:
             if latest and not any(ln["rel"] == "supersedes" for ln in record_links):
                 record_links.append({"rel": "supersedes", "id": latest.id})
             record = self._new_record(
-                kind, name, subject=subject, links=record_links, tags=dict(tags or {})
+                want,
+                name,
+                subject=subject,
+                links=record_links,
+                tags=dict(tags or {}),
+                attributes=attributes or (latest.record.get("attributes") if same else None),
             )
             try:
                 rid, _ = encode_record(record)
@@ -647,12 +672,28 @@ class Registry:
         )
 
     def attest(self, ref: str, predicate: str, body: Any = None) -> Registered:
-        """Sign a statement about a record.
+        """Sign a statement about a record (``prov attest``): ``approval``, ``evaluation``,
+        ``quality-check``, ``review`` or a predicate URI, with an optional JSON ``body``.
 
         Raises:
             NotFoundError: no such record.
-            InputError: an invalid predicate.
+            InputError: an unknown predicate, or one only the registry writes (``stored-at``,
+                ``revocation``, ``legal-hold`` ...: they change what the registry believes about
+                locations, keys and retention, and have their own commands).
         """
+        if predicate in REGISTRY_PREDICATES:
+            raise InputError(
+                f"the {predicate!r} predicate is written by the registry itself, not by "
+                "prov attest (see prov key revoke, prov retention hold/release)"
+            )
+        if predicate not in PREDICATES and not is_uri(predicate):
+            raise InputError(
+                f"unknown predicate {predicate!r}: one of "
+                f"{', '.join(sorted(PREDICATES - REGISTRY_PREDICATES))}, or a URI"
+            )
+        return self._attest(ref, predicate, body)
+
+    def _attest(self, ref: str, predicate: str, body: Any = None) -> Registered:
         rid = self.resolve(ref)
         attributes: dict[str, Any] = {"predicate": predicate}
         if body is not None:
@@ -661,6 +702,99 @@ class Registry:
             "attestation", predicate, links=[{"rel": "about", "id": rid}], attributes=attributes
         )
         return self._append(lambda conn: _Plan([record]))[0]
+
+    # ------------------------------------------------------------------ capture
+
+    def register_once(
+        self,
+        kind: str,
+        name: str,
+        attributes: Mapping[str, Any],
+        links: Sequence[Mapping[str, str]] = (),
+    ) -> Registered:
+        """Register a record unless one of that kind and name with the same attributes and
+        links exists (newest first among the last 50 of the name); then return that one.
+
+        Captured environments and commits, and imported runs, are facts that do not change
+        when captured again: the second capture costs a read and returns the same id.
+        """
+        attrs, wanted = json.loads(json.dumps(attributes)), [dict(ln) for ln in links]
+
+        def existing(conn: Connection) -> Registered | None:
+            ids = conn.execute(
+                select(T_RECORDS.c.id)
+                .where(T_RECORDS.c.name == name, T_RECORDS.c.kind == kind)
+                .order_by(T_RECORDS.c.seq.desc())
+                .limit(50)
+            ).scalars()
+            for rid in list(ids):
+                entry = self._entry(conn, rid)
+                if (
+                    entry
+                    and entry.record.get("attributes", {}) == attrs
+                    and entry.record.get("links", []) == wanted
+                ):
+                    return entry
+            return None
+
+        with db.read_tx(self.engine) as conn:
+            found = existing(conn)
+        if found:
+            return found
+
+        def build(conn: Connection) -> _Plan:
+            again = existing(conn)  # another writer may have registered it meanwhile
+            return _Plan([again or self._new_record(kind, name, attributes=attrs, links=wanted)])
+
+        return self._append(build)[0]
+
+    def code(self, repo: str | os.PathLike[str] = ".") -> Registered:
+        """Register the git commit checked out at ``repo`` as a ``code`` record (``prov code``).
+
+        Raises:
+            InputError: ``repo`` is not in a git working tree (or git is missing).
+        """
+        from registry.capture.git import capture_code
+
+        return self.register_once("code", *capture_code(repo))
+
+    def environment(
+        self, project: str | os.PathLike[str] | None = None, python: str | None = None
+    ) -> Registered:
+        """Capture and register this environment (``prov env``); the same environment returns
+        the same record. ``project`` is where lock files are looked for (default: the git
+        working tree of the current directory, else the current directory); ``python`` captures
+        another interpreter's packages.
+        """
+        from registry.capture.environment import capture_environment
+        from registry.capture.git import toplevel
+
+        where = Path(project) if project is not None else (toplevel(Path.cwd()) or Path.cwd())
+        return self.register_once("environment", *capture_environment(where, python))
+
+    def run(
+        self,
+        name: str,
+        params: Mapping[str, Any] | None = None,
+        capture_code: bool = True,
+        capture_environment: bool = True,
+        command: str | None = None,
+    ) -> Run:
+        """A run to use as a context manager (SPEC §11)::
+
+            with reg.run("train", params={"lr": 0.01}) as run:
+                run.use(ds)
+                run.log_metric("auc", 0.91)
+                run.output("model.onnx", kind="model")
+
+        On entry the code (git commit of the current directory, when there is one) and the
+        environment are captured; on exit the run is registered with its status (an exception
+        makes it ``failed`` and is re-raised) and, if it succeeded, each output as
+        ``generated_by`` it. See :class:`registry.runs.Run`.
+        """
+        from registry.runs import Run
+
+        return Run(self, name, params, capture_code, capture_environment, command)
 
     # ------------------------------------------------------------------ keys
 
@@ -725,7 +859,7 @@ class Registry:
                 f"key {key['keyid'][:12]} is the active {key['role']} key: create its successor "
                 f"first (`prov key new --role {key['role']}`)"
             )
-        return self.attest(key["record"], "revocation", {"reason": reason})
+        return self._attest(key["record"], "revocation", {"reason": reason})
 
     # ------------------------------------------------------------------ reading
 

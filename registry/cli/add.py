@@ -32,7 +32,9 @@ def _pairs(values: list[str], what: str) -> list[tuple[str, str]]:
 def add(
     ctx: typer.Context,
     paths: list[str] = typer.Argument(..., help="Files or directories."),
-    kind: str = typer.Option("dataset", help="dataset or model."),
+    kind: str | None = typer.Option(
+        None, help="dataset or model (default: the name's latest kind, else guessed from the path)."
+    ),
     name: str | None = typer.Option(None, help="Record name (default: the path)."),
     tag: list[str] = typer.Option([], help="K=V tag; repeatable."),
     link: list[str] = typer.Option([], help="REL=ID link to a registered record; repeatable."),
@@ -45,7 +47,8 @@ def add(
         raise InputError("--name names one record: give one path with it")
     if remote not in (None, "local"):
         raise InputError(f"no remote named {remote!r} (only the local store is configured)")
-    artifact_kind(kind)
+    if kind is not None:
+        artifact_kind(kind)
     tags = dict(_pairs(tag, "--tag"))
     links = _pairs(link, "--link")
     prov_dir = find_registry(ctx.obj.get("registry") if ctx.obj else None)

@@ -14,6 +14,7 @@ import typer
 
 from registry.cli import (
     add,
+    capture,
     checkpoint,
     init,
     key,
@@ -25,6 +26,7 @@ from registry.cli import (
     show,
     verify,
 )
+from registry.cli import run as run_cmd
 
 app = typer.Typer(
     name="prov",
@@ -52,6 +54,10 @@ def _root(
 
 app.command()(init.init)
 app.command()(add.add)
+app.command()(capture.code)
+app.command()(capture.env)
+app.command()(run_cmd.run)
+app.command()(capture.attest)
 app.command()(show.show)
 app.command()(log.log)
 app.command()(lookup.lookup)
