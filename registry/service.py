@@ -149,8 +149,12 @@ def _now() -> str:
     return format_time(utcnow())
 
 
-def _sha256(record: Mapping[str, Any]) -> str | None:
-    return (record.get("subject") or {}).get("digest", {}).get("sha256")
+def _same_bytes(record: Mapping[str, Any], subject: Mapping[str, Any]) -> bool:
+    """Whether a record's subject names these bytes: every digest both give agrees (md5 alone
+    for bytes known only by DVC's hash)."""
+    have, want = (record.get("subject") or {}).get("digest", {}), subject["digest"]
+    shared = [k for k in ("sha256", "md5") if k in have and k in want]
+    return bool(shared) and all(have[k] == want[k] for k in shared)
 
 
 class Registry:
@@ -548,31 +552,72 @@ class Registry:
         finally:
             if hasher.store is not None:
                 hasher.store.discard()
-        sha = subject["digest"]["sha256"]
         attributes = None
         if files == 1 and is_tabular(p):
             with db.read_tx(self.engine) as conn:
                 latest = self._latest_named(conn, name)
-            if not (latest and _sha256(latest.record) == sha):  # else its profile is the same
+            if not (latest and _same_bytes(latest.record, subject)):  # else the same profile
                 attributes = describe(p)
+        result = self.register_artifact(
+            kind or guess_kind(p),
+            name,
+            subject,
+            resolved_links,
+            tags,
+            attributes,
+            store=store,
+            keep_kind=kind is None,
+        )
+        StatCache(self.prov_dir).save(hasher.updates)
+        return Added(
+            result.id,
+            result.seq,
+            result.record,
+            result.logged_at,
+            result.existing,
+            files_read=hasher.files_read,
+            files=files,
+        )
+
+    def register_artifact(
+        self,
+        kind: str,
+        name: str,
+        subject: Mapping[str, Any],
+        links: Sequence[Mapping[str, str]] = (),
+        tags: Mapping[str, str] | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        store: bool = False,
+        keep_kind: bool = False,
+    ) -> Registered:
+        """Register an artifact whose ``subject`` is already computed (hashed bytes).
+
+        The name's latest record is returned when it has the same bytes and kind and already
+        carries ``links``; otherwise a new record is made, with a ``supersedes`` link to that
+        latest one. ``store`` says the bytes are in the local store (a ``stored-at``
+        attestation follows); ``keep_kind`` takes the latest record's kind over ``kind``.
+        """
+        wanted = [dict(ln) for ln in links]
 
         def build(conn: Connection) -> _Plan:
             latest = self._latest_named(conn, name)
-            want = kind or (latest.kind if latest else guess_kind(p))
-            same = latest is not None and latest.kind == want and _sha256(latest.record) == sha
+            want = latest.kind if (keep_kind and latest) else kind
+            same = (
+                latest is not None and latest.kind == want and _same_bytes(latest.record, subject)
+            )
             known = latest.record.get("links", []) if latest else []
-            if same and latest and all(ln in known for ln in resolved_links):
+            if same and latest and all(ln in known for ln in wanted):
                 plan = _Plan([latest])
                 if store and not self._stored_locally(conn, latest.id):
                     plan.items.append(self._stored_at(latest.id, subject))
                 return plan
-            record_links = list(resolved_links)
+            record_links = list(wanted)
             if latest and not any(ln["rel"] == "supersedes" for ln in record_links):
                 record_links.append({"rel": "supersedes", "id": latest.id})
             record = self._new_record(
                 want,
                 name,
-                subject=subject,
+                subject=dict(subject),
                 links=record_links,
                 tags=dict(tags or {}),
                 attributes=attributes or (latest.record.get("attributes") if same else None),
@@ -586,17 +631,7 @@ class Registry:
                 plan.items.append(self._stored_at(rid, subject))
             return plan
 
-        result = self._append(build)[0]
-        StatCache(self.prov_dir).save(hasher.updates)
-        return Added(
-            result.id,
-            result.seq,
-            result.record,
-            result.logged_at,
-            result.existing,
-            files_read=hasher.files_read,
-            files=files,
-        )
+        return self._append(build)[0]
 
     def _default_name(self, p: Path) -> str:
         full = Path(os.path.normpath(p.absolute()))

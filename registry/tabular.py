@@ -77,11 +77,12 @@ def _schema(schema: Any) -> list[dict[str, Any]]:
     return [{"name": f.name, "type": str(f.type), "nullable": bool(f.nullable)} for f in schema]
 
 
-def describe(path: str | Path) -> dict[str, Any] | None:
+def describe(path: str | Path, suffix: str | None = None) -> dict[str, Any] | None:
     """``{"schema": [...], "profile": {"rows", "columns": [...]}}``, or None when the file is not
-    tabular or pyarrow cannot read it (the record is then registered without them)."""
+    tabular or pyarrow cannot read it (the record is then registered without them). ``suffix``
+    gives the format of a file whose own name has none (a DVC cache object)."""
     p = Path(path)
-    fmt = FORMATS.get(p.suffix.lower())
+    fmt = FORMATS.get((suffix if suffix is not None else p.suffix).lower())
     if fmt is None:
         return None
     import pyarrow as pa

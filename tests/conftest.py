@@ -96,3 +96,24 @@ def age(path: Path, seconds: int = 60) -> Path:
     st = path.stat()
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns - seconds * 1_000_000_000))
     return path
+
+
+def git(cwd: Path, *args: str) -> str:
+    """Run git in ``cwd`` (a real repository), returning its stdout."""
+    env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.org")
+    env.update(GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.org")
+    proc = subprocess.run(
+        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True
+    )
+    return proc.stdout.strip()
+
+
+def git_repo(path: Path, files: dict[str, str] | None = None) -> Path:
+    """A git repository at ``path`` with ``files`` committed (and .prov ignored)."""
+    path.mkdir(parents=True, exist_ok=True)
+    git(path, "init", "-q", "-b", "main")
+    for name, text in {".gitignore": ".prov/\n", **(files or {"train.py": "print(1)\n"})}.items():
+        write(path / name, text)
+    git(path, "add", "-A")
+    git(path, "commit", "-q", "-m", "first")
+    return path

@@ -65,7 +65,8 @@ def probe() -> dict[str, Any]:
 
 def _probe_other(python: str) -> dict[str, Any]:
     exe = shutil.which(python) or python
-    source = inspect.getsource(probe) + "\nimport json\nprint(json.dumps(probe()))\n"
+    source = "from __future__ import annotations\n" + inspect.getsource(probe)
+    source += "\nimport json\nprint(json.dumps(probe()))\n"
     try:
         proc = subprocess.run(
             [exe, "-c", source], capture_output=True, text=True, timeout=120, cwd="/"

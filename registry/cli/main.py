@@ -16,6 +16,8 @@ from registry.cli import (
     add,
     capture,
     checkpoint,
+    diff,
+    imports,
     init,
     key,
     lineage,
@@ -62,11 +64,13 @@ app.command()(show.show)
 app.command()(log.log)
 app.command()(lookup.lookup)
 app.command()(lineage.lineage)
+app.command()(diff.diff)
 app.command()(verify.verify)
 app.command()(checkpoint.checkpoint)
 app.command()(rebuild.rebuild)
 app.add_typer(proof.app, name="proof")
 app.add_typer(key.app, name="key")
+app.add_typer(imports.app, name="import")
 
 
 def _fail(message: str, code: int) -> int:

@@ -4,6 +4,7 @@ outputs. The command's exit code is prov's (127 when it does not exist, 128+N on
 from __future__ import annotations
 
 import json
+import math
 import shlex
 import signal
 import subprocess
@@ -24,6 +25,8 @@ def _scalar(text: str) -> Any:
         value = json.loads(text)
     except ValueError:
         return text
+    if isinstance(value, float) and not math.isfinite(value):
+        return text  # Python's json reads NaN and Infinity; records have no such numbers
     return value if isinstance(value, int | float | bool) or value is None else text
 
 
@@ -110,7 +113,9 @@ def run(
     """Run CMD (if given) and register a run with its inputs, code, environment and outputs."""
     argv = list(command or [])
     given = parse_values(params, "-p")
-    literal_metrics = parse_values([m for m in metrics if not m.startswith("@")], "-m")
+    metric_files = [m for m in metrics if m.startswith("@")]
+    # Without a command the files are read now, before anything is written.
+    literal_metrics = parse_values([m for m in metrics if not argv or not m.startswith("@")], "-m")
     reg = registry(ctx)
     r = reg.run(
         name,
@@ -126,8 +131,13 @@ def run(
     r.start()
     code, error = _execute(argv) if argv else (0, None)
     r.log_metrics(literal_metrics)
-    if code == 0:
-        r.log_metrics(parse_values([m for m in metrics if m.startswith("@")], "-m"))
+    metrics_error = None
+    if code == 0 and argv and metric_files:
+        try:
+            r.log_metrics(parse_values(metric_files, "-m"))
+        except InputError as e:  # the run happened: register it, then say what is missing
+            metrics_error = e
+            r.warnings.append(f"{e}: the run is registered without these metrics")
     for w in r.warnings:
         sys.stderr.write(f"prov: warning: {w}\n")
     if error:
@@ -155,4 +165,6 @@ def run(
             out.print(f"  {state} {o.kind} {o.name} {short(o.id)}")
         if code != 0 and outputs:
             out.print(f"  outputs not registered (the run failed): {', '.join(outputs)}")
+    if metrics_error is not None:
+        raise metrics_error
     return code
