@@ -149,7 +149,7 @@ def test_same_output_bytes_from_a_new_run_get_a_new_record_naming_it(reg, tmp_pa
         with reg.run("train", capture_code=False, capture_environment=False) as run:
             run.output(write(tmp_path / "model.bin", b"deterministic"))
         ids.append((run.id, run.outputs[0]))
-    (run1, out1), (run2, out2) = ids
+    (_, out1), (run2, out2) = ids
     assert out1.id != out2.id
     assert {"rel": "generated_by", "id": run2} in out2.record["links"]
     assert {"rel": "supersedes", "id": out1.id} in out2.record["links"]
