@@ -104,7 +104,7 @@ def test_identical_environment_is_the_same_record(tmp_path, prov):
         attrs["packages_sha256"]
         == hashlib.sha256("\n".join(attrs["packages"]).encode()).hexdigest()
     )
-    assert attrs["python"] == "%d.%d.%d" % sys.version_info[:3]
+    assert attrs["python"] == "{}.{}.{}".format(*sys.version_info[:3])
     assert (attrs["lockfile"], attrs["lockfile_sha256"]) == (
         "uv.lock",
         hashlib.sha256(b"version = 1\n").hexdigest(),
