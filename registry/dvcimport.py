@@ -27,6 +27,7 @@ from graphlib import CycleError, TopologicalSorter
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from provenance.canonical import canonical_bytes
 from provenance.digests import digest_bytes
 from registry.errors import InputError
 from registry.files import ManifestEntry, dvc_dir_md5, guess_kind, manifest_bytes
@@ -356,16 +357,28 @@ def _import_stage(
                 data = _yaml(path)
                 if isinstance(data, dict):
                     _flatten("", data, metrics)
+    # The lock entry pins what the stage ran on and made; while it is unchanged the stage has
+    # not run again, whatever else changed in the working tree, and its run is the one we have.
+    lock_sha256 = hashlib.sha256(canonical_bytes(stage)).hexdigest()
     cmd = stage.get("cmd", "")
     attributes: dict[str, Any] = {
         "params": params,
         "metrics": metrics,
         "command": " && ".join(cmd) if isinstance(cmd, list) else str(cmd),
         "status": "succeeded",
-        "dvc": {"stage": name, "file": where, "code_files": code_files},
+        "dvc": {
+            "stage": name,
+            "file": where,
+            "code_files": code_files,
+            "lock_sha256": lock_sha256,
+        },
     }
     links = used + ([{"rel": "code", "id": code.id}] if code else [])
-    run = imp.report.note(imp.reg.register_once("run", name, attributes, links))
+
+    def same(rec: Mapping[str, Any]) -> bool:
+        return bool(rec.get("attributes", {}).get("dvc", {}).get("lock_sha256") == lock_sha256)
+
+    run = imp.report.note(imp.reg.register_once("run", name, attributes, links, same))
     for out in outs:
         if out is not None:
             imp.artifact(

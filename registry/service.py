@@ -746,14 +746,20 @@ class Registry:
         name: str,
         attributes: Mapping[str, Any],
         links: Sequence[Mapping[str, str]] = (),
+        same: Callable[[Mapping[str, Any]], bool] | None = None,
     ) -> Registered:
         """Register a record unless one of that kind and name with the same attributes and
         links exists (newest first among the last 50 of the name); then return that one.
 
         Captured environments and commits, and imported runs, are facts that do not change
         when captured again: the second capture costs a read and returns the same id.
+        ``same(record)`` replaces the attributes-and-links comparison.
         """
         attrs, wanted = json.loads(json.dumps(attributes)), [dict(ln) for ln in links]
+        if same is None:
+
+            def same(rec: Mapping[str, Any]) -> bool:
+                return rec.get("attributes", {}) == attrs and rec.get("links", []) == wanted
 
         def existing(conn: Connection) -> Registered | None:
             ids = conn.execute(
@@ -764,11 +770,7 @@ class Registry:
             ).scalars()
             for rid in list(ids):
                 entry = self._entry(conn, rid)
-                if (
-                    entry
-                    and entry.record.get("attributes", {}) == attrs
-                    and entry.record.get("links", []) == wanted
-                ):
+                if entry and same(entry.record):
                     return entry
             return None
 
