@@ -37,8 +37,11 @@ _STEP = {
 }
 
 
-def _walk_sql(direction: str, depth: int | None) -> str:
+def _walk_sql(direction: str, depth: int | None, cut: bool) -> str:
     nxt, cur = _STEP[direction]
+    # Links point from a record to older ones, so walking up never meets a record logged after
+    # its start; walking down, each step checks the record it reaches against the cut-off.
+    cutoff = "JOIN records r ON r.id = l.src AND r.seq <= :cutoff" if cut else ""
     # Without a depth limit the CTE carries ids only, so UNION visits each node once; with one it
     # carries the depth too (a node reached by several paths is revisited, at most `depth` deep).
     if depth is None:
@@ -46,17 +49,15 @@ def _walk_sql(direction: str, depth: int | None) -> str:
         WITH RECURSIVE walk(id) AS (
             SELECT CAST(:root AS VARCHAR)
             UNION
-            SELECT {nxt} FROM links l JOIN walk w ON {cur} = w.id
-            JOIN records r ON r.id = l.src
-            WHERE l.rel IN ({_RELS}) AND r.seq <= :cutoff
+            SELECT {nxt} FROM links l JOIN walk w ON {cur} = w.id {cutoff}
+            WHERE l.rel IN ({_RELS})
         )"""
     return f"""
         WITH RECURSIVE walk_d(id, depth) AS (
             SELECT CAST(:root AS VARCHAR), 0
             UNION
-            SELECT {nxt}, w.depth + 1 FROM links l JOIN walk_d w ON {cur} = w.id
-            JOIN records r ON r.id = l.src
-            WHERE l.rel IN ({_RELS}) AND r.seq <= :cutoff AND w.depth < :depth
+            SELECT {nxt}, w.depth + 1 FROM links l JOIN walk_d w ON {cur} = w.id {cutoff}
+            WHERE l.rel IN ({_RELS}) AND w.depth < :depth
         ), walk(id) AS (SELECT DISTINCT id FROM walk_d)"""
 
 
@@ -159,33 +160,36 @@ def lineage(
     out = Lineage(root)
     with db.read_tx(reg.engine) as conn:
         cutoff = _cutoff(conn, as_of)
-        seq = conn.execute(text("SELECT seq FROM records WHERE id = :i"), {"i": root}).scalar()
-        if seq is None or int(seq) > cutoff:
+        row = conn.execute(
+            text("SELECT kind, name, created_at, seq FROM records WHERE id = :i"), {"i": root}
+        ).first()
+        if row is None or int(row[3]) > cutoff:
             raise NotFoundError(f"record {root[7:19]} was not in the log at {as_of}")
+        out.nodes[root] = {"kind": row[0], "name": row[1], "created_at": row[2], "seq": int(row[3])}
         params = {"root": root, "cutoff": cutoff, "depth": depth}
         for d in ("up", "down") if direction == "both" else (direction,):
-            walk = _walk_sql(d, depth)
-            nodes = conn.execute(
+            nxt, cur = _STEP[d]
+            # One pass: every edge leaving the walked set, with the record it reaches.
+            cut = as_of is not None and d == "down"
+            rows = conn.execute(
                 text(
-                    f"{walk} SELECT r.id, r.kind, r.name, r.created_at, r.seq "
-                    "FROM walk JOIN records r ON r.id = walk.id"
+                    f"""{_walk_sql(d, depth, cut)}
+                    SELECT l.src, l.rel, l.dst, r.kind, r.name, r.created_at, r.seq
+                    FROM walk w JOIN links l ON {cur} = w.id JOIN records r ON r.id = {nxt}
+                    {f"JOIN walk w2 ON w2.id = {nxt}" if depth is not None else ""}
+                    WHERE l.rel IN ({_RELS}) {"AND r.seq <= :cutoff" if cut else ""}"""
                 ),
                 params,
             )
-            for rid, kind, name, created_at, s in nodes:
-                out.nodes[rid] = {
-                    "kind": kind,
-                    "name": name,
-                    "created_at": created_at,
-                    "seq": int(s),
-                }
-            _, cur = _STEP[d]
-            edges = conn.execute(
-                text(f"""{walk} SELECT l.src, l.rel, l.dst FROM links l
-                     JOIN walk w ON {cur} = w.id JOIN records r ON r.id = l.src
-                     WHERE l.rel IN ({_RELS}) AND r.seq <= :cutoff"""),
-                params,
-            )
-            out.edges.update((s, r, t) for s, r, t in edges)
-    out.edges = {e for e in out.edges if e[0] in out.nodes and e[2] in out.nodes}
+            nodes = out.nodes
+            for src, rel, dst, kind, name, created_at, seq in rows:
+                out.edges.add((src, rel, dst))
+                other = dst if d == "up" else src
+                if other not in nodes:
+                    nodes[other] = {
+                        "kind": kind,
+                        "name": name,
+                        "created_at": created_at,
+                        "seq": int(seq),
+                    }
     return out
