@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import random
 import shutil
+import subprocess
 import sys
 from io import StringIO
 from pathlib import Path
@@ -31,6 +33,27 @@ def _prov(*args: str) -> str:
     return buf.getvalue()
 
 
+PREPARE = """\
+import csv, os, sys
+os.makedirs("data/features", exist_ok=True)
+rows = list(csv.DictReader(open("data/raw.csv")))
+for part in range(4):
+    with open(f"data/features/part-{part:03d}.csv", "w") as f:
+        f.write("age,income,label\\n")
+        for r in rows[part::4]:
+            f.write(f"{int(r['age']) / 100:.2f},{float(r['income']) / 1e5:.4f},{r['label']}\\n")
+"""
+
+TRAIN = """\
+import glob, hashlib, json, sys
+lr = float(sys.argv[1])
+rows = [ln for p in sorted(glob.glob("data/features/*.csv")) for ln in open(p).read().split()[1:]]
+weights = hashlib.sha256(f"{lr}:{len(rows)}".encode()).digest() * 8192
+open("model.bin", "wb").write(weights)
+json.dump({"auc": round(0.8 + lr, 4), "rows": len(rows)}, open("metrics.json", "w"))
+"""
+
+
 def _write_data(root: Path, rows: int, seed: int) -> None:
     rng = random.Random(seed)
     raw = root / "data" / "raw.csv"
@@ -42,12 +65,15 @@ def _write_data(root: Path, rows: int, seed: int) -> None:
             w.writerow(
                 [i, rng.randint(18, 90), round(rng.gauss(50_000, 15_000), 2), rng.choice([0, 1])]
             )
-    shards = root / "data" / "features"
-    shards.mkdir(exist_ok=True)
-    for s in range(4):
-        (shards / f"part-{s:03d}.csv").write_text(
-            "\n".join(f"{rng.random():.6f},{rng.random():.6f}" for _ in range(rows // 4)) + "\n"
-        )
+    (root / "prepare.py").write_text(PREPARE)
+    (root / "train.py").write_text(TRAIN)
+    (root / ".gitignore").write_text(".prov/\ndata/\nmodel.bin\nmetrics.json\ncheckpoint.txt\n")
+
+
+def _git(root: Path, *args: str) -> None:
+    env = dict(os.environ, GIT_AUTHOR_NAME="demo", GIT_AUTHOR_EMAIL="demo@example.org")
+    env.update(GIT_COMMITTER_NAME="demo", GIT_COMMITTER_EMAIL="demo@example.org")
+    subprocess.run(["git", *args], cwd=root, env=env, check=True, capture_output=True)
 
 
 def main(argv: list[str]) -> None:
@@ -56,29 +82,44 @@ def main(argv: list[str]) -> None:
         shutil.rmtree(root)
     root.mkdir(parents=True)
     _write_data(root, 2000, seed=7)
-    reg = ["--registry", str(root)]
+    if shutil.which("git"):  # the runs' code: a real commit (without git, runs say it is missing)
+        _git(root, "init", "-q", "-b", "main")
+        _git(root, "add", "-A")
+        _git(root, "commit", "-q", "-m", "prepare and train")
+    os.chdir(root)  # prov run captures the commit here, and -i/-o paths are relative to it
     _prov("init", str(root))
 
-    def add(*args: str) -> str:
-        out = json.loads(_prov(*reg, "add", *args, "--json"))
-        return str(out["records"][0]["id"])
+    def ids(out: str, key: str = "records") -> list[str]:
+        doc = json.loads(out)
+        return [r["id"] for r in doc[key]] if key == "records" else [doc[key]["id"]]
 
-    raw = add(str(root / "data" / "raw.csv"), "--tag", "source=crm-export")
-    feats = add(str(root / "data" / "features"), "--link", f"derived_from={raw}")
-    model = root / "model.bin"
-    model.write_bytes(random.Random(1).randbytes(256 * 1024))
-    add(str(model), "--kind", "model", "--link", f"derived_from={feats}")
-    # The raw export is corrected: new bytes under the same name become version 2.
+    def pipeline(lr: str) -> tuple[str, str]:
+        _prov("run", "prepare", "-i", "data/raw.csv", "-o", "data/features", "--",
+              sys.executable, "prepare.py")  # fmt: skip
+        out = _prov("run", "train", "-i", "data/features", "-p", f"lr={lr}", "-m",
+                    "@metrics.json", "-o", "model.bin", "--json", "--",
+                    sys.executable, "train.py", lr)  # fmt: skip
+        doc = json.loads(out)
+        return doc["run"]["id"], doc["outputs"][0]["id"]
+
+    raw = ids(_prov("add", "data/raw.csv", "--tag", "source=crm-export", "--json"))[0]
+    _, model_v1 = pipeline("0.01")
+    # The raw export is corrected (new bytes under the same name: version 2) and retrained.
     with (root / "data" / "raw.csv").open("a") as f:
         f.write("2000,41,51234.5,1\n")
-    add(str(root / "data" / "raw.csv"), "--tag", "source=crm-export")
-    _prov(*reg, "log", "--kind", "dataset")
-    _prov(*reg, "show", raw[7:19])
-    _prov(*reg, "lookup", str(root / "model.bin"))
-    _prov(*reg, "verify", "--full", "--content")
-    _prov(*reg, "checkpoint", "-o", str(root / "checkpoint.txt"))
-    _prov(*reg, "proof", "inclusion", raw[7:19])
-    print(f"\ndemo registry: {root / '.prov'}  (try: prov --registry {root} log)")
+    _prov("add", "data/raw.csv", "--tag", "source=crm-export")
+    _, model_v2 = pipeline("0.02")
+    _prov("attest", model_v2[7:19], "--predicate", "approval", "--body",
+          '{"by": "model-risk", "ticket": "MR-1042"}')  # fmt: skip
+    _prov("lineage", model_v2[7:19])
+    _prov("lineage", raw[7:19], "--down")
+    _prov("diff", model_v1[7:19], model_v2[7:19])
+    _prov("log", "-n", "8")
+    _prov("show", raw[7:19])
+    _prov("verify", "--full", "--content")
+    _prov("checkpoint", "-o", str(root / "checkpoint.txt"))
+    _prov("proof", "inclusion", raw[7:19])
+    print(f"\ndemo registry: {root / '.prov'}  (try: cd {root} && prov log)")
 
 
 if __name__ == "__main__":
