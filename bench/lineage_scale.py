@@ -8,8 +8,8 @@ now and then a popular shared dataset) plus its pipeline's code and environment,
 outputs (datasets or models, some also ``derived_from`` an input). 40 shared datasets are used
 with Zipf-like popularity, so the most used reach hundreds of thousands of descendants.
 
-Peer, measured in the same run: the bare recursive CTE (ids only, no kinds or names) over the same
-``links`` table, which is the floor for any answer that stays in SQL.
+Peer, measured in the same run: the bare recursive CTE (log positions only, no ids, kinds, names
+or edges) over the same covering indexes, which is the floor for any answer that stays in SQL.
 
 The registry is built once under build/bench/lineage-N-BACKEND and reused.
 
@@ -73,7 +73,9 @@ class Shape:
         rng = self.rng
         codes, envs = [], []
         for i in range(CODES):
-            rid, rec = self._rec("code", f"repo{i % 50}@{i:012x}", attributes={"commit": f"{i:040x}"})
+            rid, rec = self._rec(
+                "code", f"repo{i % 50}@{i:012x}", attributes={"commit": f"{i:040x}"}
+            )
             codes.append(rid)
             yield rec
         for i in range(ENVS):
@@ -162,14 +164,16 @@ def pct(values: list[float], p: int) -> float:
 
 
 def bare_cte(conn: Any, root: str, direction: str) -> int:
+    """The floor: the same walk over the same covering indexes, counting positions only."""
     from sqlalchemy import text
 
-    nxt, cur = ("dst", "src") if direction == "up" else ("src", "dst")
-    sql = f"""WITH RECURSIVE walk(id) AS (SELECT CAST(:root AS VARCHAR) UNION
-              SELECT l.{nxt} FROM links l JOIN walk w ON l.{cur} = w.id
+    nxt, cur = ("dst_seq", "src_seq") if direction == "up" else ("src_seq", "dst_seq")
+    seq = conn.execute(text("SELECT seq FROM records WHERE id = :i"), {"i": root}).scalar()
+    sql = f"""WITH RECURSIVE walk(seq) AS (SELECT CAST(:root AS BIGINT) UNION
+              SELECT l.{nxt} FROM links l JOIN walk w ON l.{cur} = w.seq
               WHERE l.rel IN ('used','generated_by','derived_from','code','environment'))
               SELECT count(*) FROM walk"""
-    return int(conn.execute(text(sql), {"root": root}).scalar())
+    return int(conn.execute(text(sql), {"root": seq}).scalar())
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from provenance import keys as pkeys
 
-__all__ = ["Derived", "DerivedTables", "derive", "key_trusted"]
+__all__ = ["Derived", "DerivedTables", "derive", "key_trusted", "link_key"]
 
 
 @dataclass
@@ -26,8 +26,9 @@ class Derived:
     location: dict[str, Any] | None = None  # a stored-at attestation's location (upsert)
 
 
-def derive(rid: str, seq: int, record: Mapping[str, Any]) -> Derived:
-    """The derived rows for record ``rid`` logged at ``seq``."""
+def derive(rid: str, seq: int, record: Mapping[str, Any], seq_of: Mapping[str, int]) -> Derived:
+    """The derived rows for record ``rid`` logged at ``seq``; ``seq_of`` gives the log
+    positions of the records it links to (-1 for one not logged, which verification reports)."""
     subject = record.get("subject") or {}
     digest = subject.get("digest", {})
     d = Derived(
@@ -43,7 +44,16 @@ def derive(rid: str, seq: int, record: Mapping[str, Any]) -> Derived:
             "size": subject.get("size"),
         }
     )
-    d.links = [{"src": rid, "rel": ln["rel"], "dst": ln["id"]} for ln in record.get("links", [])]
+    d.links = [
+        {
+            "src": rid,
+            "rel": ln["rel"],
+            "dst": ln["id"],
+            "src_seq": seq,
+            "dst_seq": seq_of.get(ln["id"], -1),
+        }
+        for ln in record.get("links", [])
+    ]
     d.tags = [{"record_id": rid, "key": k, "value": v} for k, v in record.get("tags", {}).items()]
     attrs = record.get("attributes", {})
     if record["kind"] == "key":
@@ -83,14 +93,14 @@ class DerivedTables:
     """The whole derived state, replayed in log order (for verification)."""
 
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
-    links: set[tuple[str, str, str]] = field(default_factory=set)
+    links: set[tuple[str, str, str, int, int]] = field(default_factory=set)
     tags: dict[tuple[str, str], str] = field(default_factory=dict)
     keys: dict[str, dict[str, Any]] = field(default_factory=dict)
     locations: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
 
     def apply(self, d: Derived) -> None:
         self.records[d.record["id"]] = d.record
-        self.links.update((ln["src"], ln["rel"], ln["dst"]) for ln in d.links)
+        self.links.update(link_key(ln) for ln in d.links)
         self.tags.update({(t["record_id"], t["key"]): t["value"] for t in d.tags})
         if d.key:
             self.keys[d.key["keyid"]] = dict(d.key)
@@ -101,6 +111,11 @@ class DerivedTables:
         if d.location:
             loc = d.location
             self.locations[(loc["record_id"], loc["store"], loc["uri"])] = dict(loc)
+
+
+def link_key(ln: Mapping[str, Any]) -> tuple[str, str, str, int, int]:
+    """A links row as a comparable tuple."""
+    return (ln["src"], ln["rel"], ln["dst"], int(ln["src_seq"]), int(ln["dst_seq"]))
 
 
 def key_trusted(key: Mapping[str, Any], seq: int) -> bool:

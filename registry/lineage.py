@@ -1,7 +1,8 @@
 """Lineage queries: upstream provenance and downstream impact, in the database.
 
-Traversal is a recursive CTE over the indexed ``links`` table (``(src, rel, dst)`` primary key,
-``(dst, rel, src)`` index), the same SQL on SQLite and PostgreSQL; nothing loads the whole graph.
+Traversal is a recursive CTE over the ``links`` table's log positions (covering indexes
+``(src_seq, rel, dst_seq)`` up and ``(dst_seq, rel, src_seq)`` down), the same SQL on SQLite and
+PostgreSQL; nothing loads the whole graph.
 Upstream follows a record's own links (model → run → datasets, code, environment); downstream
 follows the links that point at it (dataset ← runs that used it ← what they generated). Only
 provenance relations are walked: ``about`` (attestations) and ``supersedes`` (versions) describe
@@ -31,9 +32,9 @@ WALKED = ("used", "generated_by", "derived_from", "code", "environment")
 _RELS = ", ".join(f"'{r}'" for r in WALKED)
 
 _STEP = {
-    # (next node, the node we came from) for each direction
-    "up": ("l.dst", "l.src"),
-    "down": ("l.src", "l.dst"),
+    # (the column of the next node, the column of the node we came from) for each direction
+    "up": ("l.dst_seq", "l.src_seq"),
+    "down": ("l.src_seq", "l.dst_seq"),
 }
 
 
@@ -41,24 +42,25 @@ def _walk_sql(direction: str, depth: int | None, cut: bool) -> str:
     nxt, cur = _STEP[direction]
     # Links point from a record to older ones, so walking up never meets a record logged after
     # its start; walking down, each step checks the record it reaches against the cut-off.
-    cutoff = "JOIN records r ON r.id = l.src AND r.seq <= :cutoff" if cut else ""
-    # Without a depth limit the CTE carries ids only, so UNION visits each node once; with one it
-    # carries the depth too (a node reached by several paths is revisited, at most `depth` deep).
+    cutoff = "AND l.src_seq <= :cutoff" if cut else ""
+    # Without a depth limit the CTE carries positions only, so UNION visits each node once; with
+    # one it carries the depth too (a node reached by several paths is revisited, at most `depth`
+    # deep).
     if depth is None:
         return f"""
-        WITH RECURSIVE walk(id) AS (
-            SELECT CAST(:root AS VARCHAR)
+        WITH RECURSIVE walk(seq) AS (
+            SELECT CAST(:root AS BIGINT)
             UNION
-            SELECT {nxt} FROM links l JOIN walk w ON {cur} = w.id {cutoff}
-            WHERE l.rel IN ({_RELS})
+            SELECT {nxt} FROM links l JOIN walk w ON {cur} = w.seq
+            WHERE l.rel IN ({_RELS}) {cutoff}
         )"""
     return f"""
-        WITH RECURSIVE walk_d(id, depth) AS (
-            SELECT CAST(:root AS VARCHAR), 0
+        WITH RECURSIVE walk_d(seq, depth) AS (
+            SELECT CAST(:root AS BIGINT), 0
             UNION
-            SELECT {nxt}, w.depth + 1 FROM links l JOIN walk_d w ON {cur} = w.id {cutoff}
-            WHERE l.rel IN ({_RELS}) AND w.depth < :depth
-        ), walk(id) AS (SELECT DISTINCT id FROM walk_d)"""
+            SELECT {nxt}, w.depth + 1 FROM links l JOIN walk_d w ON {cur} = w.seq
+            WHERE l.rel IN ({_RELS}) AND w.depth < :depth {cutoff}
+        ), walk(seq) AS (SELECT DISTINCT seq FROM walk_d)"""
 
 
 @dataclass
@@ -82,10 +84,13 @@ class Lineage:
     def children(self, node: str, direction: str) -> list[tuple[str, str]]:
         """(relation, neighbour) one step away: what ``node`` links to (up) or what links to it
         (down), oldest first."""
-        if direction == "up":
-            out = [(r, d) for s, r, d in self.edges if s == node]
-        else:
-            out = [(r, s) for s, r, d in self.edges if d == node]
+        if not hasattr(self, "_adjacent"):
+            adjacent: dict[tuple[str, str], list[tuple[str, str]]] = {}
+            for s, r, d in self.edges:
+                adjacent.setdefault((s, "up"), []).append((r, d))
+                adjacent.setdefault((d, "down"), []).append((r, s))
+            self._adjacent = adjacent
+        out = self._adjacent.get((node, direction), [])
         return sorted(out, key=lambda rn: self.nodes[rn[1]]["seq"])
 
     def to_dot(self) -> str:
@@ -166,30 +171,37 @@ def lineage(
         if row is None or int(row[3]) > cutoff:
             raise NotFoundError(f"record {root[7:19]} was not in the log at {as_of}")
         out.nodes[root] = {"kind": row[0], "name": row[1], "created_at": row[2], "seq": int(row[3])}
-        params = {"root": root, "cutoff": cutoff, "depth": depth}
+        root_seq = int(row[3])
+        params = {"root": root_seq, "cutoff": cutoff, "depth": depth}
+        ids = {root_seq: root}
+        edges: set[tuple[int, str, int]] = set()
+        nodes = out.nodes
         for d in ("up", "down") if direction == "both" else (direction,):
             nxt, cur = _STEP[d]
-            # One pass: every edge leaving the walked set, with the record it reaches.
             cut = as_of is not None and d == "down"
+            # One statement: the walk, then every edge leaving the walked set with the record
+            # it reaches (an edge to a node past --depth reaches no walked node: left out).
             rows = conn.execute(
                 text(
                     f"""{_walk_sql(d, depth, cut)}
-                    SELECT l.src, l.rel, l.dst, r.kind, r.name, r.created_at, r.seq
-                    FROM walk w JOIN links l ON {cur} = w.id JOIN records r ON r.id = {nxt}
-                    {f"JOIN walk w2 ON w2.id = {nxt}" if depth is not None else ""}
-                    WHERE l.rel IN ({_RELS}) {"AND r.seq <= :cutoff" if cut else ""}"""
+                    SELECT l.src_seq, l.rel, l.dst_seq, r.id, r.kind, r.name, r.created_at
+                    FROM walk w JOIN links l ON {cur} = w.seq JOIN records r ON r.seq = {nxt}
+                    {f"JOIN walk w2 ON w2.seq = {nxt}" if depth is not None else ""}
+                    WHERE l.rel IN ({_RELS}) {"AND l.src_seq <= :cutoff" if cut else ""}"""
                 ),
                 params,
             )
-            nodes = out.nodes
-            for src, rel, dst, kind, name, created_at, seq in rows:
-                out.edges.add((src, rel, dst))
+            for src, rel, dst, rid, kind, name, created_at in rows:
+                src, dst = int(src), int(dst)
+                edges.add((src, rel, dst))
                 other = dst if d == "up" else src
-                if other not in nodes:
-                    nodes[other] = {
+                if other not in ids:
+                    ids[other] = rid
+                    nodes[rid] = {
                         "kind": kind,
                         "name": name,
                         "created_at": created_at,
-                        "seq": int(seq),
+                        "seq": other,
                     }
+        out.edges = {(ids[s], r, ids[t]) for s, r, t in edges}
     return out

@@ -41,6 +41,7 @@ def rebuild(reg: Registry) -> dict[str, Any]:
         leaves: dict[int, bytes] = {}
         skipped: list[int] = []
         records = entries = 0
+        seq_of: dict[str, int] = {}  # links only point backwards: every target is seen first
         last = conn.execute(select(func.max(e.c.seq))).scalar()
         for start in range(0, -1 if last is None else int(last) + 1, _BATCH):
             # One range at a time: a million envelopes never sit in memory together.
@@ -53,6 +54,7 @@ def rebuild(reg: Registry) -> dict[str, Any]:
             for seq, rid, env, logged_at in rows:
                 seq = int(seq)
                 entries += 1
+                seq_of[rid] = seq
                 leaves[seq] = merkle.leaf_hash(leaf_input(bytes(env), rid, logged_at, seq))
                 try:
                     record = json.loads(Envelope.from_bytes(bytes(env)).payload)
@@ -60,7 +62,7 @@ def rebuild(reg: Registry) -> dict[str, Any]:
                 except (ProvenanceError, ValueError):
                     skipped.append(seq)  # verify --full reports it; nothing can be derived
                     continue
-                batch.append(derive(rid, seq, record))
+                batch.append(derive(rid, seq, record, seq_of))
             if batch:
                 reg._write_derived(conn, batch)
                 records += len(batch)

@@ -384,8 +384,9 @@ class Registry:
                 return results
             now = _now()
             leaves, new_size, root = self.merkle.append(conn, [(r, e) for r, e, _ in fresh], now)
+            seq_of = logged | {leaf.record_id: leaf.seq for leaf in leaves}
             derived = [
-                derive(rid, leaf.seq, rec)
+                derive(rid, leaf.seq, rec, seq_of)
                 for leaf, (rid, _, rec) in zip(leaves, fresh, strict=True)
             ]
             self._write_derived(conn, derived)
@@ -416,17 +417,18 @@ class Registry:
         return Registered(rid, int(row[0]), record, str(row[2]), existing=True)
 
     @staticmethod
-    def _logged(conn: Connection, ids: set[str]) -> set[str]:
-        """Which of ``ids`` are in the log."""
-        found: set[str] = set()
+    def _logged(conn: Connection, ids: set[str]) -> dict[str, int]:
+        """Which of ``ids`` are in the log, with their sequence numbers."""
+        found: dict[str, int] = {}
         wanted = sorted(ids)
         for i in range(0, len(wanted), 500):
             found.update(
-                conn.execute(
-                    select(T_ENTRIES.c.record_id).where(
+                (rid, int(seq))
+                for rid, seq in conn.execute(
+                    select(T_ENTRIES.c.record_id, T_ENTRIES.c.seq).where(
                         T_ENTRIES.c.record_id.in_(wanted[i : i + 500])
                     )
-                ).scalars()
+                )
             )
         return found
 

@@ -74,11 +74,19 @@ class RecordRow(SQLModel, table=True):
 
 
 class LinkRow(SQLModel, table=True):
+    """A link, by record id and by log position: lineage walks the integer columns through two
+    covering indexes (up from a record, down to it), never the 71-character ids."""
+
     __tablename__ = "links"
-    __table_args__ = (Index("ix_links_dst", "dst", "rel", "src"),)
+    __table_args__ = (
+        Index("ix_links_up", "src_seq", "rel", "dst_seq"),
+        Index("ix_links_down", "dst_seq", "rel", "src_seq"),
+    )
     src: str = Field(primary_key=True)
     rel: str = Field(primary_key=True)
     dst: str = Field(primary_key=True)
+    src_seq: int = Field(sa_column=_big(nullable=False))
+    dst_seq: int = Field(sa_column=_big(nullable=False))  # -1: the target is not logged
 
 
 class TagRow(SQLModel, table=True):

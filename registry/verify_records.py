@@ -26,7 +26,7 @@ from provenance.keys import verify_signature
 from provenance.logentry import leaf_input
 from provenance.records import record_id, validate_record
 from registry import db
-from registry.derive import Derived, DerivedTables, derive, key_trusted
+from registry.derive import Derived, DerivedTables, derive, key_trusted, link_key
 from registry.tables import LinkRow, LogEntry, LogNode, RecordRow, TagRow
 
 __all__ = ["RangeResult", "TrustReplay", "check_range", "check_range_in_worker", "problem"]
@@ -176,7 +176,7 @@ def _check_entry(
         if not canonical:
             raise ProvenanceError("payload is not canonical JSON")
         validate_record(record)
-        return derive(rid, seq, record)
+        return derive(rid, seq, record, {})  # link targets' positions: _check_links
     except (ProvenanceError, ValueError) as e:
         out.problems.append(problem("invalid-record", str(e), seq, rid))
         return None
@@ -198,6 +198,7 @@ def _check_links(conn: Connection, out: RangeResult, derived: Sequence[Derived])
         seq = d.record["seq"]
         for ln in d.links:
             target = seq_of.get(ln["dst"])
+            ln["dst_seq"] = -1 if target is None else target
             if target is None or target >= seq:
                 out.problems.append(
                     problem(
@@ -215,7 +216,7 @@ def _compare_range(
     want = DerivedTables()
     for d in derived:
         want.records[d.record["id"]] = d.record
-        want.links.update((ln["src"], ln["rel"], ln["dst"]) for ln in d.links)
+        want.links.update(link_key(ln) for ln in d.links)
         want.tags.update({(t["record_id"], t["key"]): t["value"] for t in d.tags})
     out.counts = {"records": len(want.records), "links": len(want.links), "tags": len(want.tags)}
     cols = [c.name for c in T_RECORDS.columns]
@@ -228,14 +229,12 @@ def _compare_range(
         r["size"] = None if r["size"] is None else int(r["size"])
         have_records[r["id"]] = r
     ids = sorted(want.records)
-    have_links: set[tuple[str, str, str]] = set()
+    have_links: set[tuple[str, str, str, int, int]] = set()
     have_tags: dict[tuple[str, str], str] = {}
     for chunk in _in_chunks(ids):
         have_links.update(
-            (s, r, d)
-            for s, r, d in conn.execute(
-                select(T_LINKS.c.src, T_LINKS.c.rel, T_LINKS.c.dst).where(T_LINKS.c.src.in_(chunk))
-            )
+            link_key(row)
+            for row in conn.execute(select(T_LINKS).where(T_LINKS.c.src.in_(chunk))).mappings()
         )
         have_tags.update(
             ((rid, k), v)

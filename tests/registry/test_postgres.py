@@ -60,3 +60,26 @@ def test_an_unreachable_database_is_exit_5(tmp_path, prov):
     r = prov("init", ".", env=env)
     assert r.code == 5 and "database unavailable" in r.err and len(r.err.splitlines()) == 1
     assert not (tmp_path / ".prov").exists()  # nothing half made
+
+
+def test_capture_runs_diff_and_import_on_postgresql(pg_project, prov):
+    import sys
+
+    from tests.conftest import git_repo
+
+    d, _, _ = pg_project
+    git_repo(d, {"train.py": "import sys; open('m.onnx', 'w').write(sys.argv[1])\n"})
+    write(d / "data.csv", "x\n1\n")
+    env1 = prov("env", "--json").json()
+    assert prov("env", "--json").json()["id"] == env1["id"]  # deduplicated on PostgreSQL too
+    models = []
+    for lr in ("0.1", "0.2"):
+        r = prov("run", "train", "-i", "data.csv", "-p", f"lr={lr}", "-o", "m.onnx", "--json",
+                 "--", sys.executable, "train.py", lr)  # fmt: skip
+        assert r.code == 0, r
+        models.append(r.json()["outputs"][0]["id"])
+    d_json = prov("diff", *models, "--json").json()
+    assert d_json["runs"]["params"][0]["key"] == "lr"
+    up = prov("lineage", models[1], "--format", "json").json()
+    assert {n["kind"] for n in up["nodes"]} == {"model", "run", "dataset", "code", "environment"}
+    assert prov("verify", "--full").code == 0

@@ -174,3 +174,33 @@ def test_attest_signs_a_statement_and_refuses_registry_predicates(tmp_path, prov
     assert r.code == 2 and "not JSON" in r.err
     assert prov("attest", "abcdef999999", "--predicate", "review").code == 3
     assert json.loads(prov("verify", "--json").out)["ok"] is True
+
+
+def test_sigterm_to_prov_run_is_forwarded_and_the_run_registered(tmp_path, prov):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    prov("init")
+    started = tmp_path / "started"
+    script = f"import pathlib, time; pathlib.Path({str(started)!r}).touch(); time.sleep(120)"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROV_")}
+    proc = subprocess.Popen(
+        [PY, "-m", "registry.cli.main", "run", "long", "--", PY, "-c", script],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    while not started.exists():  # wait (polling, not timing) for the command to be running
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    [rec] = prov("log", "--kind", "run", "--json").json()["records"]
+    attrs = prov("show", rec["id"], "--json").json()["record"]["attributes"]
+    assert (attrs["status"], attrs["exit_code"]) == ("failed", 128 + signal.SIGTERM)
+    assert prov("verify", "--full").code == 0

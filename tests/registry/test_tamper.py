@@ -226,7 +226,13 @@ def test_a_leaf_inserted_in_the_middle_is_reported(project):
         ("UPDATE records SET name = 'other.csv' WHERE seq = {seq}", "target"),
         ("UPDATE records SET sha256 = '{fake}' WHERE seq = {seq}", "target"),
         ("DELETE FROM links WHERE src = '{model}'", "model"),
-        ("INSERT INTO links (src, rel, dst) VALUES ('{model}', 'used', '{target}')", "model"),
+        (
+            "INSERT INTO links (src, rel, dst, src_seq, dst_seq) "
+            "VALUES ('{model}', 'used', '{target}', 0, 0)",
+            "model",
+        ),
+        # lineage walks the log positions: a redirected one is caught too
+        ("UPDATE links SET dst_seq = 0 WHERE src = '{model}'", "model"),
         (
             "INSERT INTO tags (record_id, key, value) VALUES ('{target}', 'approved', 'yes')",
             "target",
