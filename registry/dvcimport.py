@@ -31,6 +31,7 @@ from provenance.canonical import canonical_bytes
 from provenance.digests import digest_bytes
 from registry.errors import InputError
 from registry.files import ManifestEntry, dvc_dir_md5, guess_kind, manifest_bytes
+from registry.runs import flatten
 from registry.tabular import describe
 
 if TYPE_CHECKING:
@@ -237,14 +238,6 @@ def _git_files(root: Path) -> set[str] | None:
     return {p for p in proc.stdout.decode(errors="replace").split("\0") if p}
 
 
-def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
-    else:
-        out[prefix] = value
-
-
 def _stage_metrics(yaml_stage: Mapping[str, Any]) -> set[str]:
     names = set()
     for m in yaml_stage.get("metrics", []) or []:
@@ -356,7 +349,7 @@ def _import_stage(
             if path.is_file() and out.md5 in _md5_of(path.read_bytes(), out.legacy):
                 data = _yaml(path)
                 if isinstance(data, dict):
-                    _flatten("", data, metrics)
+                    flatten(data, out=metrics)
     # The lock entry pins what the stage ran on and made; while it is unchanged the stage has
     # not run again, whatever else changed in the working tree, and its run is the one we have.
     lock_sha256 = hashlib.sha256(canonical_bytes(stage)).hexdigest()

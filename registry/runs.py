@@ -27,7 +27,7 @@ from registry.errors import InputError, RegistryError
 if TYPE_CHECKING:
     from registry.service import Added, Registered, Registry
 
-__all__ = ["Run"]
+__all__ = ["Run", "flatten"]
 
 
 @dataclass
@@ -36,6 +36,18 @@ class _Output:
     kind: str | None
     name: str | None
     tags: dict[str, str]
+
+
+def flatten(value: Any, prefix: str = "", out: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Nested mappings as one level with dotted keys, as DVC shows params and metrics:
+    ``{"train": {"lr": 0.1}}`` → ``{"train.lr": 0.1}``."""
+    out = {} if out is None else out
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            flatten(v, f"{prefix}.{k}" if prefix else str(k), out)
+    else:
+        out[prefix] = value
+    return out
 
 
 def _json_safe(what: str, values: Mapping[str, Any]) -> dict[str, Any]:

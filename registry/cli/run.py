@@ -16,6 +16,7 @@ import typer
 
 from registry.cli.output import JsonOpt, console, emit_json, registry, short
 from registry.errors import InputError
+from registry.runs import flatten
 
 _HELP_KV = "K=V (V parsed as a JSON number/bool/null, else text) or @FILE (JSON or YAML)"
 
@@ -28,14 +29,6 @@ def _scalar(text: str) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return text  # Python's json reads NaN and Infinity; records have no such numbers
     return value if isinstance(value, int | float | bool) or value is None else text
-
-
-def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
-    else:
-        out[prefix] = value
 
 
 def parse_values(values: list[str], option: str) -> dict[str, Any]:
@@ -55,7 +48,7 @@ def parse_values(values: list[str], option: str) -> dict[str, Any]:
                 raise InputError(f"{option} {v}: not JSON or YAML ({e})") from None
             if not isinstance(data, dict):
                 raise InputError(f"{option} {v}: must hold a mapping of names to values")
-            _flatten("", data, out)
+            flatten(data, out=out)
             continue
         key, sep, value = v.partition("=")
         if not sep or not key:
