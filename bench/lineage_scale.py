@@ -185,6 +185,10 @@ def main() -> None:
 
     from registry import db
 
+    if backend == "postgresql":  # planner statistics after a bulk load, as autovacuum would
+        with reg.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("ANALYZE"))
+
     with db.read_tx(reg.engine) as conn:
         records = conn.execute(text("SELECT count(*) FROM records")).scalar()
         links = conn.execute(text("SELECT count(*) FROM links")).scalar()
