@@ -77,8 +77,8 @@ class _Out:
         md5 = entry.get("md5") or entry.get("checksum")
         if not isinstance(entry.get("path"), str) or not isinstance(md5, str):
             return None  # an entry DVC has not hashed (e.g. a dep on a URL, never run)
-        path = os.path.normpath(str(base / entry["path"]))
-        if path.startswith(".."):
+        path = _inside(str(base / entry["path"]))
+        if path is None:  # external outputs are DVC's to read, not ours: we read the project only
             raise InputError(f"{where}: {entry['path']} lies outside the project")
         size = entry.get("size")
         return cls(
@@ -88,6 +88,14 @@ class _Out:
             size if isinstance(size, int) else None,
             entry.get("hash") != "md5",
         )
+
+
+def _inside(path: str) -> str | None:
+    """``path`` normalised, or None when it is absolute or climbs out (``a/../../x``)."""
+    norm = os.path.normpath(path)
+    if os.path.isabs(norm) or norm == ".." or norm.startswith("../"):
+        return None
+    return norm
 
 
 def _yaml(path: Path) -> Any:
@@ -189,7 +197,7 @@ class _Importer:
         entries = []
         for item in listing:
             rel, md5 = item.get("relpath"), item.get("md5")
-            if not isinstance(rel, str) or not isinstance(md5, str) or rel.startswith(("/", "..")):
+            if not isinstance(rel, str) or not isinstance(md5, str) or _inside(rel) is None:
                 return None
             source = self._file_bytes(path / rel, md5, out.legacy)
             if source is None:
@@ -255,14 +263,10 @@ def import_dvc(reg: Registry, repo: str | os.PathLike[str] = ".") -> ImportRepor
     if not (root / ".dvc").is_dir():
         raise InputError(f"{root} is not a DVC project (no .dvc directory)")
     imp = _Importer(reg, root)
-    code = None
-    try:
-        code = reg.code(root)
-        imp.report.note(code)
-    except InputError as e:
-        imp.report.warnings.append(f"no code record for the stages: {e}")
     tracked = _git_files(root) or set()
-
+    # Every file is read and every entry checked before anything is registered: a bad entry
+    # anywhere writes nothing.
+    tracked_outs: list[tuple[_Out, str]] = []
     stages: dict[str, dict[str, Any]] = {}
     for f in imp.dvc_files():
         rel = f.parent.relative_to(root)
@@ -291,7 +295,7 @@ def import_dvc(reg: Registry, repo: str | os.PathLike[str] = ".") -> ImportRepor
         for entry in data.get("outs", []) or []:  # a .dvc file
             out = _Out.parse(entry, base, where)
             if out is not None:
-                imp.artifact(out, None, [], {"file": where})
+                tracked_outs.append((out, where))
 
     outs_of = {
         o.path: name
@@ -308,6 +312,19 @@ def import_dvc(reg: Registry, repo: str | os.PathLike[str] = ".") -> ImportRepor
     except CycleError as e:
         raise InputError(f"dvc.lock stages form a cycle: {' → '.join(e.args[1])}") from None
 
+    for s in stages.values():  # parse every dep and out now, so a bad one fails first
+        for key in ("deps", "outs"):
+            for e in s["stage"].get(key, []) or []:
+                _Out.parse(e, s["base"], s["where"])
+
+    code = None
+    try:
+        code = reg.code(root)
+        imp.report.note(code)
+    except InputError as e:
+        imp.report.warnings.append(f"no code record for the stages: {e}")
+    for out, where in tracked_outs:
+        imp.artifact(out, None, [], {"file": where})
     for name in order:
         _import_stage(imp, name, stages[name], code, tracked, outs_of)
     return imp.report

@@ -179,3 +179,16 @@ def test_not_a_dvc_project(tmp_path, prov):
     prov("init")
     r = prov("import", "dvc", str(tmp_path))
     assert r.code == 2 and "not a DVC project" in r.err
+
+
+@pytest.mark.parametrize("path", ["/etc/hostname", "../outside.csv", "sub/../../outside.csv"])
+def test_paths_outside_the_project_are_refused(project, prov, path):
+    write(project.parent / "outside.csv", "secret,1\n")
+    md5 = hashlib.md5(b"secret,1\n").hexdigest()
+    write(project / "evil.dvc", f"outs:\n- md5: {md5}\n  size: 9\n  hash: md5\n  path: {path}\n")
+    size = prov("checkpoint", "--json", cwd=project).json()["tree_size"]
+    r = prov("import", "dvc", cwd=project)
+    assert r.code == 2 and "lies outside the project" in r.err, r
+    assert r.err.count("\n") == 1
+    assert prov("lookup", f"md5:{md5}", cwd=project).code == 3
+    assert prov("checkpoint", "--json", cwd=project).json()["tree_size"] == size  # nothing written
