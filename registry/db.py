@@ -19,7 +19,7 @@ from sqlmodel import SQLModel
 from registry import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 from registry.errors import StorageError
 
-__all__ = ["connect", "create_schema", "is_postgres", "read_tx", "redact", "write_tx"]
+__all__ = ["connect", "create_schema", "is_postgres", "read_tx", "redact", "rows", "write_tx"]
 
 #: pg_advisory_xact_lock key: the ASCII bytes "provlog!" as a signed 64-bit integer.
 _PG_LOCK_KEY = int.from_bytes(b"provlog!", "big", signed=True)
@@ -130,3 +130,30 @@ def read_tx(engine: Engine) -> Iterator[Connection]:
     opts = {"isolation_level": "REPEATABLE READ"} if is_postgres(engine) else {}
     with storage_errors(), engine.connect().execution_options(**opts) as conn, conn.begin():
         yield conn
+
+
+def rows(conn: Connection, sql: str, params: dict[str, Any], batch: int = 10_000) -> Iterator[Any]:
+    """A large read's rows as the driver's plain tuples, in the connection's transaction, for
+    answers of 100,000s of rows, where SQLAlchemy's per-row objects would cost as much as the
+    query (lineage impact sets). The client holds one batch at a time, and the query is still
+    one round trip: on PostgreSQL a chunked stream (libpq 17+; row by row before), on SQLite
+    ``fetchmany``."""
+    compiled = text(sql).compile(dialect=conn.dialect)
+    bound = compiled.construct_params(params)
+    args: Any = (
+        tuple(bound[k] for k in compiled.positiontup or ()) if compiled.positional else bound
+    )
+    cursor = conn.connection.cursor()
+    try:
+        if conn.dialect.name == "postgresql":
+            from psycopg import pq
+
+            yield from cursor.stream(
+                str(compiled), args, size=batch if pq.version() >= 170000 else 1
+            )
+            return
+        cursor.execute(str(compiled), args)
+        while chunk := cursor.fetchmany(batch):
+            yield from chunk
+    finally:
+        cursor.close()

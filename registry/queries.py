@@ -14,7 +14,8 @@ from sqlalchemy import Connection, select
 
 from provenance.checkpoint import SignedNote
 from provenance.dsse import Envelope
-from provenance.errors import ProvenanceError
+from provenance.errors import ProvenanceError, RefError
+from provenance.records import id_prefix
 from provenance.timefmt import parse_time, utcnow
 from registry import db
 from registry.derive import key_trusted
@@ -25,7 +26,15 @@ from retention.policy import retention_of
 if TYPE_CHECKING:
     from registry.service import Registry
 
-__all__ = ["checkpoint", "consistency_proof", "inclusion_proof", "log", "policies", "show"]
+__all__ = [
+    "checkpoint",
+    "consistency_proof",
+    "inclusion_proof",
+    "log",
+    "policies",
+    "resolve_in",
+    "show",
+]
 
 T_ENTRIES = LogEntry.__table__  # type: ignore[attr-defined]
 T_RECORDS = RecordRow.__table__  # type: ignore[attr-defined]
@@ -174,3 +183,29 @@ def consistency_proof(reg: Registry, old: int, new: int | None = None) -> dict[s
         "new_root": new_root.hex(),
         "hashes": [h.hex() for h in proof],
     }
+
+
+def resolve_in(conn: Connection, ref: str) -> str:
+    """:meth:`Registry.resolve <registry.service.Registry.resolve>` inside a caller's
+    transaction.
+
+    Raises:
+        NotFoundError: malformed, unknown or ambiguous.
+    """
+    try:
+        prefix = id_prefix(ref)
+    except RefError as e:
+        raise NotFoundError(str(e)) from None
+    lo = "sha256:" + prefix
+    ids = list(
+        conn.execute(
+            select(T_ENTRIES.c.record_id)
+            .where(T_ENTRIES.c.record_id >= lo, T_ENTRIES.c.record_id <= lo + "g")
+            .limit(10)
+        ).scalars()
+    )
+    if not ids:
+        raise NotFoundError(f"no record {ref}")
+    if len(ids) > 1:
+        raise NotFoundError(f"{ref} is ambiguous: " + ", ".join(i[7:19] for i in ids))
+    return str(ids[0])

@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Engine, delete, insert, inspect, select, upda
 from provenance.checkpoint import Checkpoint, SignedNote, check_key_name
 from provenance.digests import Digest, digest_bytes
 from provenance.dsse import Envelope
-from provenance.errors import ProvenanceError, RefError
+from provenance.errors import ProvenanceError
 from provenance.keys import Signer
 from provenance.records import (
     ARTIFACT_KINDS,
@@ -35,7 +35,6 @@ from provenance.records import (
     REGISTRY_PREDICATES,
     RELATIONS,
     encode_record,
-    id_prefix,
     is_uri,
 )
 from provenance.timefmt import format_time, parse_instant, utcnow
@@ -908,24 +907,8 @@ class Registry:
         Raises:
             NotFoundError: malformed, unknown or ambiguous.
         """
-        try:
-            prefix = id_prefix(ref)
-        except RefError as e:
-            raise NotFoundError(str(e)) from None
-        lo = "sha256:" + prefix
         with db.read_tx(self.engine) as conn:
-            ids = list(
-                conn.execute(
-                    select(T_ENTRIES.c.record_id)
-                    .where(T_ENTRIES.c.record_id >= lo, T_ENTRIES.c.record_id <= lo + "g")
-                    .limit(10)
-                ).scalars()
-            )
-        if not ids:
-            raise NotFoundError(f"no record {ref}")
-        if len(ids) > 1:
-            raise NotFoundError(f"{ref} is ambiguous: " + ", ".join(i[7:19] for i in ids))
-        return str(ids[0])
+            return queries.resolve_in(conn, ref)
 
     def get(self, ref: str) -> Registered:
         """One record as it stands in the log."""
@@ -1005,11 +988,13 @@ class Registry:
         direction: str = "up",
         depth: int | None = None,
         as_of: str | datetime | None = None,
+        edges: bool = True,
     ) -> Lineage:
         """Upstream provenance, downstream impact or both (``prov lineage``), answered in SQL.
 
         ``as_of`` (a datetime, an RFC 3339 time or a date meaning the end of that day) answers
-        from the log as it stood then.
+        from the log as it stood then. ``edges=False`` returns the records reached without the
+        links among them: the quick way to an impact set.
         """
         from registry.lineage import lineage
 
@@ -1019,7 +1004,7 @@ class Registry:
                 when = format_time(as_of if isinstance(as_of, datetime) else parse_instant(as_of))
             except ProvenanceError as e:
                 raise InputError(str(e)) from None
-        return lineage(self, ref, direction, depth, when)
+        return lineage(self, ref, direction, depth, when, edges)
 
     def rebuild(self) -> dict[str, Any]:
         """Recompute the Merkle nodes and derived tables from the envelopes (``prov rebuild``)."""

@@ -10,7 +10,7 @@ database (:mod:`registry.statcache`).
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, LargeBinary, String
+from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, String
 from sqlmodel import Field, SQLModel
 
 __all__ = [
@@ -26,8 +26,13 @@ __all__ = [
 ]
 
 
+#: 64-bit integers; on SQLite a single-column integer primary key declared exactly ``INTEGER``
+#: is the rowid itself, so the table is stored in that order and a lookup is one b-tree probe.
+_BIG = BigInteger().with_variant(Integer, "sqlite")
+
+
 def _big(primary_key: bool = False, **kw: object) -> Column:  # type: ignore[type-arg]
-    return Column(BigInteger, primary_key=primary_key, autoincrement=False, **kw)
+    return Column(_BIG, primary_key=primary_key, autoincrement=False, **kw)
 
 
 class Meta(SQLModel, table=True):
@@ -60,10 +65,12 @@ class CheckpointRow(SQLModel, table=True):
 
 
 class RecordRow(SQLModel, table=True):
+    """Keyed by log position, so lineage, which walks positions, reads records in place."""
+
     __tablename__ = "records"
     __table_args__ = (Index("ix_records_name_seq", "name", "seq"),)
-    id: str = Field(primary_key=True)
-    seq: int = Field(sa_column=_big(unique=True, nullable=False))
+    seq: int = Field(sa_column=_big(primary_key=True))
+    id: str = Field(sa_column=Column(String, unique=True, nullable=False))
     kind: str = Field(index=True)
     name: str
     created_at: str

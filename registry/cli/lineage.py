@@ -28,17 +28,25 @@ def lineage(
         metavar="TIME",
         help="The log as it stood then (RFC 3339, or a date: the end of that day, UTC).",
     ),
-    fmt: str = typer.Option("tree", "--format", help="tree, json, dot or mermaid."),
+    fmt: str = typer.Option(
+        "tree",
+        "--format",
+        help="tree, json, dot, mermaid, or list (one record per line, no links: impact sets).",
+    ),
     json_: bool = typer.Option(False, "--json", help="Same as --format json."),
 ) -> None:
     """Show upstream provenance or downstream impact of a record."""
     if sum((up, down, both)) > 1:
         raise InputError("give one of --up, --down, --both")
-    if fmt not in ("tree", "json", "dot", "mermaid"):
-        raise InputError(f"unknown format {fmt!r} (tree, json, dot or mermaid)")
+    if fmt not in ("tree", "json", "dot", "mermaid", "list"):
+        raise InputError(f"unknown format {fmt!r} (tree, json, dot, mermaid or list)")
     direction = "down" if down else "both" if both else "up"
-    result = registry(ctx).lineage_query(ref, direction, depth, as_of)
-    if json_ or fmt == "json":
+    listing = fmt == "list" and not json_
+    result = registry(ctx).lineage_query(ref, direction, depth, as_of, edges=not listing)
+    if listing:
+        for rid, n in sorted(result.nodes.items(), key=lambda kv: kv[1]["seq"]):
+            typer.echo(f"{rid}\t{n['kind']}\t{n['name']}\t{n['created_at']}")
+    elif json_ or fmt == "json":
         emit_json(result.to_json())
     elif fmt == "dot":
         typer.echo(result.to_dot(), nl=False)

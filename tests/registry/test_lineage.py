@@ -87,6 +87,14 @@ def expected(g, root, direction, depth=None):
     return out
 
 
+def expected_edges(g, root, direction, depth=None):
+    """The links among the records reached, in each direction walked."""
+    out = set()
+    for d in ("up", "down") if direction == "both" else (direction,):
+        out |= set(g.subgraph(expected(g, root, d, depth)).edges)
+    return out
+
+
 def test_upstream_and_downstream_match_the_reference_in_every_mode(ml_graph):
     reg, g, _, artifacts, _ = ml_graph
     models = artifacts[4:]
@@ -96,8 +104,11 @@ def test_upstream_and_downstream_match_the_reference_in_every_mode(ml_graph):
             for depth in (None, 0, 1, 3, 7):
                 got = reg.lineage_query(root, direction, depth)
                 assert set(got.nodes) == expected(g, root, direction, depth), (direction, depth)
-                for s, _, d in got.edges:
-                    assert g.has_edge(s, d)
+                edges = {(s, d) for s, _, d in got.edges}
+                assert edges == expected_edges(g, root, direction, depth), (direction, depth)
+                # The impact-set form: the same records, read without their links.
+                bare = reg.lineage_query(root, direction, depth, edges=False)
+                assert bare.nodes == got.nodes and not bare.edges
 
 
 def test_as_of_answers_from_the_log_as_it_stood(ml_graph):
@@ -108,6 +119,10 @@ def test_as_of_answers_from_the_log_as_it_stood(ml_graph):
     for root in (artifacts[0], artifacts[2]):
         got = reg.lineage_query(root, "down", as_of=cutoff_time)
         assert set(got.nodes) == expected(then, root, "down")
+        assert {(s, d) for s, _, d in got.edges} == expected_edges(then, root, "down")
+        assert set(reg.lineage_query(root, "down", as_of=cutoff_time, edges=False).nodes) == set(
+            got.nodes
+        )
         assert set(got.nodes) < expected(g, root, "down")
         got = reg.lineage_query(root, "down", depth=4, as_of=cutoff_time)
         assert set(got.nodes) == expected(then, root, "down", 4)
@@ -181,5 +196,10 @@ def test_cli_lineage_formats(ml_graph, tmp_path):
     assert dot.out.startswith("digraph lineage {")
     mer = run_prov("lineage", artifacts[0][7:19], "--down", "--format", "mermaid", cwd=tmp_path)
     assert mer.out.startswith("flowchart BT") and "-->|used|" in mer.out
+    listed = run_prov("lineage", artifacts[0][7:19], "--down", "--format", "list", cwd=tmp_path)
+    lines = [line.split("\t") for line in listed.out.splitlines()]
+    assert {line[0] for line in lines} == expected(g, artifacts[0], "down")
+    assert lines[0][:3] == [artifacts[0], "dataset", "raw/0"]  # oldest first: the root
+    assert {line[1] for line in lines} == {"dataset", "run", "model"}
     bad = run_prov("lineage", model[7:19], "--up", "--down", cwd=tmp_path)
     assert bad.code == 2
