@@ -870,6 +870,24 @@ class Registry:
         self.config.save(self.prov_dir)
         return result
 
+    def create_token(self, name: str, role: str) -> tuple[str, dict[str, Any]]:
+        """A new API token (``prov token create``): (the secret, shown only now; its listing)."""
+        from registry import tokens
+
+        return tokens.create(self.engine, name, role, _who())
+
+    def tokens(self) -> list[dict[str, Any]]:
+        """API tokens, oldest first, without secrets (``prov token list``)."""
+        from registry import tokens
+
+        return tokens.list_tokens(self.engine)
+
+    def revoke_token(self, ref: str) -> dict[str, Any]:
+        """Revoke an API token by name or id (``prov token revoke``)."""
+        from registry import tokens
+
+        return tokens.revoke(self.engine, ref)
+
     def revoke_key(self, ref: str, reason: str) -> Registered:
         """Revoke a key by key id (prefix) or key record id.
 

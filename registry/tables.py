@@ -4,6 +4,8 @@
 number and log time. Everything else is derived from it and can be rebuilt: the Merkle nodes,
 checkpoints (signed by the log key, so not forgeable), and the query tables (records, links,
 tags, keys, locations), which ``prov verify --full`` checks against the envelopes.
+``tokens`` is the one table that is neither the log nor derived from it: API tokens are access
+control, not provenance, so ``prov rebuild`` leaves it alone and the log never holds a secret.
 The digest cache of files (by inode, size and mtime) is machine-local and lives outside this
 database (:mod:`registry.statcache`).
 """
@@ -23,6 +25,7 @@ __all__ = [
     "Meta",
     "RecordRow",
     "TagRow",
+    "TokenRow",
 ]
 
 
@@ -122,3 +125,16 @@ class LocationRow(SQLModel, table=True):
     version: str | None = None
     present: bool
     attestation_id: str
+
+
+class TokenRow(SQLModel, table=True):
+    """An API token: only the SHA-256 of the secret is kept, never the secret."""
+
+    __tablename__ = "tokens"
+    id: str = Field(primary_key=True)  # the first 16 hex digits of the hash, for list/revoke
+    name: str = Field(index=True)
+    role: str
+    hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    created_at: str
+    created_by: str
+    revoked_at: str | None = None

@@ -26,6 +26,7 @@ from registry.cli import (
     proof,
     rebuild,
     show,
+    token,
     verify,
 )
 from registry.cli import run as run_cmd
@@ -70,6 +71,7 @@ app.command()(checkpoint.checkpoint)
 app.command()(rebuild.rebuild)
 app.add_typer(proof.app, name="proof")
 app.add_typer(key.app, name="key")
+app.add_typer(token.app, name="token")
 app.add_typer(imports.app, name="import")
 
 
