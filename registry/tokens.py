@@ -47,8 +47,8 @@ _GRANTS = {
     "admin": set(ROLES),
 }
 PREFIX = "prov_"
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
-_TOKEN_RE = re.compile(r"^prov_[A-Za-z0-9_-]{43}$")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,99}")
+_TOKEN_RE = re.compile(r"prov_[A-Za-z0-9_-]{43}")
 T = TokenRow.__table__  # type: ignore[attr-defined]
 
 
@@ -84,7 +84,7 @@ def create(engine: Engine, name: str, role: str, created_by: str) -> tuple[str, 
     """
     if role not in ROLES:
         raise InputError(f"unknown role {role!r} (one of {', '.join(ROLES)})")
-    if not _NAME_RE.match(name):
+    if not _NAME_RE.fullmatch(name):  # fullmatch: `$` would let a final newline in
         raise InputError(
             f"bad token name {name!r}: 1-100 letters, digits, '.', '_', '@' or '-', "
             "starting with a letter or digit"
@@ -144,7 +144,7 @@ def revoke(engine: Engine, ref: str) -> dict[str, Any]:
 
 def authenticate(engine: Engine, token: str) -> Principal | None:
     """The principal of an active token, or None (malformed, unknown or revoked)."""
-    if not _TOKEN_RE.match(token):
+    if not _TOKEN_RE.fullmatch(token):
         return None
     with db.read_tx(engine) as conn:
         row = conn.execute(

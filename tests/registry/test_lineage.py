@@ -203,3 +203,15 @@ def test_cli_lineage_formats(ml_graph, tmp_path):
     assert {line[1] for line in lines} == {"dataset", "run", "model"}
     bad = run_prov("lineage", model[7:19], "--up", "--down", cwd=tmp_path)
     assert bad.code == 2
+
+
+def test_a_logged_record_missing_from_the_query_tables_is_reported(reg):
+    from sqlalchemy import text
+
+    rid = reg.register(
+        [{"kind": "dataset", "name": "d", "subject": {"digest": {"sha256": "4" * 64}, "size": 4}}]
+    )[0].id
+    with reg.engine.begin() as conn:  # as a damaged or half-rebuilt database would be
+        conn.execute(text("DELETE FROM records WHERE id = :i"), {"i": rid})
+    with pytest.raises(NotFoundError, match="not indexed: run prov verify --full"):
+        reg.lineage_query(rid, "down")

@@ -26,7 +26,8 @@ def test_a_token_authenticates_as_its_name_and_role_until_revoked(any_reg):
     who = tokens.authenticate(any_reg.engine, token)
     assert who == tokens.Principal("ci-pipeline", "writer", info["id"])
     # One character off, a prefix, the hash itself, or the id: none of them is the token.
-    for wrong in (token[:-1] + ("A" if token[-1] != "A" else "B"), token[:-1], info["id"]):
+    near = (token[:-1] + ("A" if token[-1] != "A" else "B"), token[:-1], token + "\n")
+    for wrong in (*near, info["id"]):
         assert tokens.authenticate(any_reg.engine, wrong) is None
     any_reg.revoke_token("ci-pipeline")
     assert tokens.authenticate(any_reg.engine, token) is None
@@ -46,7 +47,7 @@ def test_only_the_hash_is_stored(reg, tmp_path):
 def test_names_roles_and_revocation_are_checked(reg):
     with pytest.raises(InputError, match="unknown role"):
         reg.create_token("x", "root")
-    for bad in ("", "has space", "new\nline", "-dash-first", "x" * 101):
+    for bad in ("", "has space", "new\nline", "trailing\n", "-dash-first", "x" * 101):
         with pytest.raises(InputError, match="bad token name"):
             reg.create_token(bad, "reader")
     first, _ = reg.create_token("bot", "reader")
