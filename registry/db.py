@@ -8,6 +8,7 @@ mid-transaction leaves nothing behind (the database rolls it back).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -19,7 +20,17 @@ from sqlmodel import SQLModel
 from registry import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 from registry.errors import StorageError
 
-__all__ = ["connect", "create_schema", "is_postgres", "read_tx", "redact", "rows", "write_tx"]
+__all__ = [
+    "connect",
+    "create_schema",
+    "fetch_one",
+    "is_postgres",
+    "query",
+    "read_tx",
+    "redact",
+    "rows",
+    "write_tx",
+]
 
 #: pg_advisory_xact_lock key: the ASCII bytes "provlog!" as a signed 64-bit integer.
 _PG_LOCK_KEY = int.from_bytes(b"provlog!", "big", signed=True)
@@ -52,8 +63,9 @@ def without_password(url: str) -> str:
     return make_url(normalize_url(url)).set(password=None).render_as_string(hide_password=False)
 
 
-def connect(url: str) -> Engine:
-    """An engine for ``url`` (``sqlite:///...`` or ``postgresql://...``).
+def connect(url: str, pool_size: int = 5) -> Engine:
+    """An engine for ``url`` (``sqlite:///...`` or ``postgresql://...``) keeping up to
+    ``pool_size`` connections open.
 
     Raises:
         StorageError: the URL names an unsupported database.
@@ -63,12 +75,13 @@ def connect(url: str) -> Engine:
         engine = create_engine(
             url,
             connect_args={"timeout": _SQLITE_BUSY_TIMEOUT_S, "check_same_thread": False},
+            pool_size=pool_size,
         )
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     if url.startswith("postgresql+psycopg:"):
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, pool_size=pool_size)
     raise StorageError(f"unsupported database URL (use sqlite:/// or postgresql://): {url[:40]}")
 
 
@@ -132,27 +145,63 @@ def read_tx(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
+@functools.lru_cache(maxsize=256)
+def _compiled(dialect: Any, sql: str) -> tuple[str, tuple[str, ...] | None]:
+    compiled = text(sql).compile(dialect=dialect)
+    return str(compiled), tuple(compiled.positiontup or ()) if compiled.positional else None
+
+
+def _driver_sql(dialect: Any, sql: str, params: dict[str, Any]) -> tuple[str, Any]:
+    """``sql`` with ``:name`` parameters in the driver's own paramstyle, and its arguments."""
+    statement, order = _compiled(dialect, sql)
+    return statement, params if order is None else tuple(params[k] for k in order)
+
+
+def fetch_one(engine: Engine, sql: str, params: dict[str, Any]) -> Any:
+    """The first row of one small read, as the driver's tuple, on a pooled connection without
+    an explicit transaction: the cheapest query there is (``prov serve`` checks a bearer
+    token on every request this way)."""
+    statement, args = _driver_sql(engine.dialect, sql, params)
+    with storage_errors():
+        raw = engine.raw_connection()
+        try:
+            cursor = raw.cursor()
+            cursor.execute(statement, args)
+            row = cursor.fetchone()
+            cursor.close()
+            return row
+        finally:
+            raw.close()  # back to the pool, which rolls back PostgreSQL's implicit transaction
+
+
+def query(conn: Connection, sql: str, params: dict[str, Any]) -> list[Any]:
+    """A small read's rows as the driver's tuples, in the connection's transaction: no
+    statement building or result objects, which cost more than the query itself on the API's
+    hot reads."""
+    statement, args = _driver_sql(conn.dialect, sql, params)
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(statement, args)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
 def rows(conn: Connection, sql: str, params: dict[str, Any], batch: int = 10_000) -> Iterator[Any]:
     """A large read's rows as the driver's plain tuples, in the connection's transaction, for
     answers of 100,000s of rows, where SQLAlchemy's per-row objects would cost as much as the
     query (lineage impact sets). The client holds one batch at a time, and the query is still
     one round trip: on PostgreSQL a chunked stream (libpq 17+; row by row before), on SQLite
     ``fetchmany``."""
-    compiled = text(sql).compile(dialect=conn.dialect)
-    bound = compiled.construct_params(params)
-    args: Any = (
-        tuple(bound[k] for k in compiled.positiontup or ()) if compiled.positional else bound
-    )
+    statement, args = _driver_sql(conn.dialect, sql, params)
     cursor = conn.connection.cursor()
     try:
         if conn.dialect.name == "postgresql":
             from psycopg import pq
 
-            yield from cursor.stream(
-                str(compiled), args, size=batch if pq.version() >= 170000 else 1
-            )
+            yield from cursor.stream(statement, args, size=batch if pq.version() >= 170000 else 1)
             return
-        cursor.execute(str(compiled), args)
+        cursor.execute(statement, args)
         while chunk := cursor.fetchmany(batch):
             yield from chunk
     finally:

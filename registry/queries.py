@@ -20,7 +20,7 @@ from provenance.timefmt import parse_time, utcnow
 from registry import db
 from registry.derive import key_trusted
 from registry.errors import InputError, NotFoundError
-from registry.tables import KeyRow, LocationRow, LogEntry, RecordRow
+from registry.tables import KeyRow, LocationRow, LogEntry, RecordRow, TagRow
 from retention.policy import retention_of
 
 if TYPE_CHECKING:
@@ -40,28 +40,33 @@ T_ENTRIES = LogEntry.__table__  # type: ignore[attr-defined]
 T_RECORDS = RecordRow.__table__  # type: ignore[attr-defined]
 T_KEYS = KeyRow.__table__  # type: ignore[attr-defined]
 T_LOCATIONS = LocationRow.__table__  # type: ignore[attr-defined]
+T_TAGS = TagRow.__table__  # type: ignore[attr-defined]
+
+
+_LOCATION_FIELDS = ("store", "uri", "version", "present", "attestation")
 
 
 def show(reg: Registry, ref: str, now: datetime | None = None) -> dict[str, Any]:
     """A record with its envelope, verified signatures, log position, locations, retention."""
-    rid = reg.resolve(ref)
     with db.read_tx(reg.engine) as conn:
-        seq, env_bytes, logged_at = conn.execute(
-            select(T_ENTRIES.c.seq, T_ENTRIES.c.envelope, T_ENTRIES.c.logged_at).where(
-                T_ENTRIES.c.record_id == rid
-            )
-        ).one()
+        rid = resolve_in(conn, ref)
+        ((seq, env_bytes, logged_at),) = db.query(
+            conn,
+            "SELECT seq, envelope, logged_at FROM log_entries WHERE record_id = :r",
+            {"r": rid},
+        )
         envelope = Envelope.from_bytes(bytes(env_bytes))
         record = json.loads(envelope.payload)
-        keys = {r["keyid"]: r for r in conn.execute(select(T_KEYS)).mappings()}
+        keys, in_force = _trust_and_policies(reg, conn)
         locations = [
-            {k: r[k] for k in ("store", "uri", "version", "present")}
-            | {"attestation": r["attestation_id"]}
-            for r in conn.execute(
-                select(T_LOCATIONS).where(T_LOCATIONS.c.record_id == rid)
-            ).mappings()
+            dict(zip(_LOCATION_FIELDS, (*r[:3], bool(r[3]), r[4]), strict=True))
+            for r in db.query(
+                conn,
+                "SELECT store, uri, version, present, attestation_id FROM locations "
+                "WHERE record_id = :r ORDER BY store, uri",
+                {"r": rid},
+            )
         ]
-        in_force = policies(reg, conn)
     signatures = []
     for s in envelope.signatures:
         key = keys.get(s.keyid)
@@ -86,6 +91,20 @@ def show(reg: Registry, ref: str, now: datetime | None = None) -> dict[str, Any]
     }
 
 
+def _trust_and_policies(
+    reg: Registry, conn: Connection
+) -> tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]]:
+    """The keys table and the policies in force, read again only when the log has grown
+    (they change only by appends): ``show`` is the API's most frequent request."""
+    ((last,),) = db.query(conn, "SELECT MAX(seq) FROM log_entries", {})
+    size = -1 if last is None else int(last)
+    cached = reg._read_cache
+    if cached is None or cached[0] != size:
+        keys = {r["keyid"]: dict(r) for r in conn.execute(select(T_KEYS)).mappings()}
+        cached = reg._read_cache = (size, keys, policies(reg, conn))
+    return cached[1], cached[2]
+
+
 def policies(reg: Registry, conn: Connection) -> list[tuple[str, dict[str, Any]]]:
     ids = conn.execute(select(T_RECORDS.c.id).where(T_RECORDS.c.kind == "policy")).scalars()
     out = []
@@ -97,9 +116,15 @@ def policies(reg: Registry, conn: Connection) -> list[tuple[str, dict[str, Any]]
 
 
 def log(
-    reg: Registry, kind: str | None = None, name: str | None = None, limit: int | None = None
+    reg: Registry,
+    kind: str | None = None,
+    name: str | None = None,
+    limit: int | None = None,
+    tag: tuple[str, str | None] | None = None,
+    before: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Records newest first (``prov log``); ``name`` is a glob."""
+    """Records newest first (``prov log``); ``name`` is a glob; ``tag`` is (key, value), a
+    None value matching any; ``before`` is a cursor: only records logged before that seq."""
     q = select(
         T_RECORDS.c.id,
         T_RECORDS.c.kind,
@@ -113,6 +138,13 @@ def log(
         like = name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         like = like.replace("*", "%").replace("?", "_")
         q = q.where(T_RECORDS.c.name.like(like, escape="\\"))
+    if tag:
+        has = select(T_TAGS.c.record_id).where(T_TAGS.c.key == tag[0])
+        if tag[1] is not None:
+            has = has.where(T_TAGS.c.value == tag[1])
+        q = q.where(T_RECORDS.c.id.in_(has))
+    if before is not None:
+        q = q.where(T_RECORDS.c.seq < before)
     q = q.order_by(T_RECORDS.c.seq.desc())
     if limit:
         q = q.limit(limit)
@@ -197,13 +229,15 @@ def resolve_in(conn: Connection, ref: str) -> str:
     except RefError as e:
         raise NotFoundError(str(e)) from None
     lo = "sha256:" + prefix
-    ids = list(
-        conn.execute(
-            select(T_ENTRIES.c.record_id)
-            .where(T_ENTRIES.c.record_id >= lo, T_ENTRIES.c.record_id <= lo + "g")
-            .limit(10)
-        ).scalars()
-    )
+    ids = [
+        r[0]
+        for r in db.query(
+            conn,
+            "SELECT record_id FROM log_entries WHERE record_id >= :lo AND record_id <= :hi "
+            "LIMIT 10",
+            {"lo": lo, "hi": lo + "g"},
+        )
+    ]
     if not ids:
         raise NotFoundError(f"no record {ref}")
     if len(ids) > 1:

@@ -8,12 +8,14 @@ Merkle log, fills the derived tables and signs a checkpoint, all in one transact
 
 from __future__ import annotations
 
+import base64
 import getpass
 import json
 import mimetypes
 import os
 import shutil
 import socket
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,9 +27,9 @@ from sqlalchemy import Connection, Engine, delete, insert, inspect, select, upda
 
 from provenance.checkpoint import Checkpoint, SignedNote, check_key_name
 from provenance.digests import Digest, digest_bytes
-from provenance.dsse import Envelope
+from provenance.dsse import PAYLOAD_TYPE, Envelope
 from provenance.errors import ProvenanceError
-from provenance.keys import Signer
+from provenance.keys import Signer, verify_signature
 from provenance.records import (
     ARTIFACT_KINDS,
     PREDICATES,
@@ -36,6 +38,7 @@ from provenance.records import (
     RELATIONS,
     encode_record,
     is_uri,
+    record_id,
 )
 from provenance.timefmt import format_time, parse_instant, utcnow
 from registry import db, queries
@@ -131,9 +134,14 @@ class Added(Registered):
 
 @dataclass
 class _Plan:
-    """What a write decided under the lock: records to append, existing ones to return."""
+    """What a write decided under the lock: records to append (dicts to sign here, or envelopes
+    signed elsewhere), existing ones to return."""
 
-    items: list[dict[str, Any] | Registered] = field(default_factory=list)
+    items: list[dict[str, Any] | Registered | Envelope] = field(default_factory=list)
+
+
+#: A checked envelope signed elsewhere: (id, canonical payload, record, envelope bytes).
+_Signed = tuple[str, bytes, dict[str, Any], bytes]
 
 
 def _who() -> str:
@@ -168,6 +176,9 @@ class Registry:
         self.keystore = KeyStore(prov_dir / "keys")
         self.merkle = MerkleLog()
         self._signers: dict[str, Signer] = {}
+        self._witness_lock = threading.Lock()  # the HTTP API appends from several threads
+        #: (log size, keys, policies) as :func:`registry.queries.show` last read them
+        self._read_cache: tuple[int, dict[str, Any], list[tuple[str, dict[str, Any]]]] | None = None
 
     # ------------------------------------------------------------------ opening
 
@@ -180,8 +191,9 @@ class Registry:
         )
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str] | None = None) -> Registry:
+    def open(cls, path: str | os.PathLike[str] | None = None, pool_size: int = 5) -> Registry:
         """Open the registry at ``path`` (a ``.prov`` directory or its parent), or find one.
+        ``pool_size``: database connections kept open (``prov serve`` matches its threads).
 
         Raises:
             ConfigError: no registry, or a corrupt config.
@@ -192,7 +204,7 @@ class Registry:
         url = cls._database_url(prov_dir, config.database_url)
         if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
             raise StorageError(f"the registry database {url[len('sqlite:///') :]} is missing")
-        engine = db.connect(url)
+        engine = db.connect(url, pool_size)
         reg = cls(prov_dir, config, engine)
         with db.read_tx(engine) as conn:
             found = None
@@ -344,6 +356,12 @@ class Registry:
         self, build: Callable[[Connection], _Plan], trust_check: bool = True
     ) -> list[Registered]:
         """Decide, sign and append records in one transaction under the writer lock."""
+        return self._append_noted(build, trust_check)[0]
+
+    def _append_noted(
+        self, build: Callable[[Connection], _Plan], trust_check: bool = True
+    ) -> tuple[list[Registered], str]:
+        """:meth:`_append`, also returning the signed checkpoint note that covers the results."""
         with db.write_tx(self.engine) as conn:
             plan = build(conn)
             size = self.merkle.size(conn)
@@ -352,21 +370,24 @@ class Registry:
                 self._check_active_key(conn, self.config.log_key, "log", size)
             signer = self._signer(self.config.signer)
             results: list[Registered] = []
-            encoded: list[tuple[str, bytes, dict[str, Any]]] = []
+            encoded: list[tuple[str, bytes, dict[str, Any]] | _Signed] = []
             for item in plan.items:
                 if isinstance(item, Registered):
                     results.append(item)
+                    continue
+                if isinstance(item, Envelope):
+                    encoded.append(self._presigned(conn, item, size))
                     continue
                 try:
                     rid, data = encode_record(item)
                 except ProvenanceError as e:
                     raise InputError(f"invalid record: {e}") from None
                 encoded.append((rid, data, item))
-            targets = {ln["id"] for _, _, rec in encoded for ln in rec.get("links", [])}
-            logged = self._logged(conn, {rid for rid, _, _ in encoded} | targets)
+            targets = {ln["id"] for _, _, rec, *_ in encoded for ln in rec.get("links", [])}
+            logged = self._logged(conn, {rid for rid, *_ in encoded} | targets)
             fresh: list[tuple[str, bytes, dict[str, Any]]] = []
             pending: set[str] = set()
-            for rid, data, item in encoded:
+            for rid, data, item, *signed in encoded:
                 if rid in pending:
                     continue
                 if rid in logged:
@@ -378,9 +399,11 @@ class Registry:
                     if link["id"] not in logged and link["id"] not in pending:
                         raise NotFoundError(f"link target {link['id']} is not a registered record")
                 pending.add(rid)
-                fresh.append((rid, Envelope.sign(data, [signer]).to_bytes(), item))
+                envelope = signed[0] if signed else Envelope.sign(data, [signer]).to_bytes()
+                fresh.append((rid, envelope, item))
             if not fresh:
-                return results
+                latest = self.merkle.latest_checkpoint(conn)
+                return results, latest[1] if latest else ""
             now = _now()
             leaves, new_size, root = self.merkle.append(conn, [(r, e) for r, e, _ in fresh], now)
             seq_of = logged | {leaf.record_id: leaf.seq for leaf in leaves}
@@ -402,7 +425,39 @@ class Registry:
             }
             results.extend(fresh_results.values())
         self._write_witness(new_size, note)
-        return sorted(results, key=lambda r: r.seq)
+        return sorted(results, key=lambda r: r.seq), note
+
+    def _presigned(self, conn: Connection, envelope: Envelope, seq: int) -> _Signed:
+        """Check an envelope signed elsewhere (the HTTP API's clients) before it is logged: its
+        payload is a valid record in canonical form, and every signature is by a signer key the
+        log trusts at ``seq`` and verifies. Returns what :meth:`_append` logs.
+
+        Raises:
+            InputError: not a prov record, not canonical, or a signature that does not verify.
+            RefusedError: signed by a key the log does not trust.
+        """
+        if envelope.payload_type != PAYLOAD_TYPE:
+            raise InputError(f"envelope payloadType must be {PAYLOAD_TYPE}")
+        try:
+            record = json.loads(envelope.payload)
+            rid, data = encode_record(record)
+        except (ValueError, UnicodeDecodeError, ProvenanceError) as e:
+            raise InputError(f"invalid record in envelope: {e}") from None
+        if data != envelope.payload:
+            raise InputError("envelope payload is not the record's canonical JSON (RFC 8785)")
+        message = envelope.pae()
+        for s in envelope.signatures:
+            key = conn.execute(select(T_KEYS).where(T_KEYS.c.keyid == s.keyid)).mappings().first()
+            if key is None or key["role"] != "signer" or not key_trusted(key, seq):
+                raise RefusedError(
+                    f"envelope signed by key {s.keyid[:12]}, which is not a signer key the log "
+                    "trusts (an admin registers it as a key record first)"
+                )
+            try:
+                verify_signature(base64.b64decode(key["public_key"]), s.sig, message)
+            except ProvenanceError:
+                raise InputError(f"the signature by key {s.keyid[:12]} does not verify") from None
+        return rid, data, record, envelope.to_bytes()
 
     def _entry(self, conn: Connection, rid: str) -> Registered | None:
         row = conn.execute(
@@ -464,15 +519,16 @@ class Registry:
         """Keep the newest checkpoint in ``.prov/checkpoint`` too: a copy outside the database,
         so a database rolled back or truncated behind our back is caught by ``prov verify``."""
         path = self.prov_dir / "checkpoint"
-        try:
-            old = SignedNote.parse(path.read_text()).checkpoint.size
-        except (OSError, ProvenanceError):
-            old = -1
-        if size <= old:
-            return
-        tmp = path.with_name(f"checkpoint.{os.getpid()}.tmp")
-        tmp.write_text(note)
-        os.replace(tmp, path)
+        with self._witness_lock:
+            try:
+                old = SignedNote.parse(path.read_text()).checkpoint.size
+            except (OSError, ProvenanceError):
+                old = -1
+            if size <= old:
+                return
+            tmp = path.with_name(f"checkpoint.{os.getpid()}.{threading.get_ident()}.tmp")
+            tmp.write_text(note)
+            os.replace(tmp, path)
 
     def register(
         self, records: Iterable[Mapping[str, Any]], batch_size: int = BATCH_SIZE
@@ -503,6 +559,39 @@ class Registry:
         if batch:
             flush()
         return out
+
+    def submit(
+        self, items: Sequence[Mapping[str, Any] | Envelope], principal: str
+    ) -> tuple[list[Registered], str]:
+        """Register what API clients sent, in one transaction (``POST /v1/records[/batch]``).
+
+        A record is signed here, with ``created_by`` set to ``principal`` and ``type`` and
+        ``created_at`` filled in when missing; an envelope is logged as it is, if a signer key
+        the log trusts made every signature (:meth:`_presigned`). Returns one result per item,
+        in the order given (a repeated item repeats its result), and the signed checkpoint note
+        that covers them all. Registering the same record again returns it with ``existing``.
+
+        Raises:
+            InputError: an invalid record or envelope (nothing of the batch is written).
+            NotFoundError: a link names an unregistered record.
+            RefusedError: an envelope signed by a key the log does not trust.
+        """
+        prepared: list[dict[str, Any] | Registered | Envelope] = []
+        ids = []
+        for item in items:
+            if isinstance(item, Envelope):
+                prepared.append(item)
+                ids.append(record_id(item.payload))
+                continue
+            full = {"type": RECORD_TYPE, "created_at": _now(), **item, "created_by": principal}
+            try:
+                ids.append(encode_record(full)[0])
+            except ProvenanceError as e:
+                raise InputError(f"invalid record: {e}") from None
+            prepared.append(full)
+        results, note = self._append_noted(lambda conn: _Plan(prepared))
+        by_id = {r.id: r for r in results}
+        return [by_id[rid] for rid in ids], note
 
     def add(
         self,
@@ -942,10 +1031,16 @@ class Registry:
         return queries.show(self, ref, now)
 
     def log(
-        self, kind: str | None = None, name: str | None = None, limit: int | None = None
+        self,
+        kind: str | None = None,
+        name: str | None = None,
+        limit: int | None = None,
+        tag: tuple[str, str | None] | None = None,
+        before: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Records newest first (``prov log``); ``name`` is a glob."""
-        return queries.log(self, kind, name, limit)
+        """Records newest first (``prov log``); ``name`` is a glob; ``tag`` a (key, value or
+        None) pair; ``before`` a seq to page from."""
+        return queries.log(self, kind, name, limit, tag, before)
 
     def lookup(self, target: str) -> list[dict[str, Any]]:
         """Records whose bytes are a file's, a directory's, or a digest (``sha256:``/``md5:``).
@@ -956,17 +1051,28 @@ class Registry:
         p = Path(target)
         if p.exists():
             subject, _ = self._subject(p, self.hasher(p, store=False))
-            match = T_RECORDS.c.sha256 == subject["digest"]["sha256"]
-        else:
-            try:
-                # DVC writes a directory's md5 as <hex>.dir; records keep the bare hex.
-                digest = Digest.parse(target.removesuffix(".dir"))
-            except ProvenanceError:
-                raise InputError(
-                    f"{target}: no such file, and not a digest (sha256:<hex> or md5:<hex>)"
-                ) from None
-            column = T_RECORDS.c.sha256 if digest.algorithm == "sha256" else T_RECORDS.c.md5
-            match = column == digest.hex
+            return self.lookup_digest("sha256", subject["digest"]["sha256"])
+        try:
+            # DVC writes a directory's md5 as <hex>.dir; records keep the bare hex.
+            digest = Digest.parse(target.removesuffix(".dir"))
+        except ProvenanceError:
+            raise InputError(
+                f"{target}: no such file, and not a digest (sha256:<hex> or md5:<hex>)"
+            ) from None
+        return self.lookup_digest(digest.algorithm, digest.hex)
+
+    def lookup_digest(self, algorithm: str, hex_digest: str) -> list[dict[str, Any]]:
+        """Records whose bytes have this digest (``GET /v1/lookup``): never reads a file.
+
+        Raises:
+            InputError: not ``sha256`` or ``md5`` with a hex digest of its length.
+        """
+        try:
+            digest = Digest.parse(f"{algorithm}:{hex_digest}")
+        except ProvenanceError as e:
+            raise InputError(str(e)) from None
+        column = T_RECORDS.c.sha256 if digest.algorithm == "sha256" else T_RECORDS.c.md5
+        match = column == digest.hex
         with db.read_tx(self.engine) as conn:
             rows = conn.execute(
                 select(T_RECORDS.c.id, T_RECORDS.c.kind, T_RECORDS.c.name)

@@ -138,3 +138,15 @@ class TokenRow(SQLModel, table=True):
     created_at: str
     created_by: str
     revoked_at: str | None = None
+
+
+class OpenLineageRun(SQLModel, table=True):
+    """An OpenLineage run between its START and its COMPLETE/FAIL/ABORT event: the events
+    merged so far (JSON), then the id of the ``run`` record they became. Not part of the log:
+    the record is, once the run ends."""
+
+    __tablename__ = "openlineage_runs"
+    run_id: str = Field(primary_key=True)
+    state: str
+    record_id: str | None = None
+    updated_at: str

@@ -146,10 +146,9 @@ def authenticate(engine: Engine, token: str) -> Principal | None:
     """The principal of an active token, or None (malformed, unknown or revoked)."""
     if not _TOKEN_RE.fullmatch(token):
         return None
-    with db.read_tx(engine) as conn:
-        row = conn.execute(
-            select(T.c.id, T.c.name, T.c.role).where(
-                T.c.hash == _digest(token), T.c.revoked_at.is_(None)
-            )
-        ).first()
-    return None if row is None else Principal(row.name, row.role, row.id)
+    row = db.fetch_one(
+        engine,
+        "SELECT id, name, role FROM tokens WHERE hash = :h AND revoked_at IS NULL",
+        {"h": _digest(token)},
+    )
+    return None if row is None else Principal(row[1], row[2], row[0])

@@ -25,6 +25,7 @@ from registry.cli import (
     lookup,
     proof,
     rebuild,
+    serve,
     show,
     token,
     verify,
@@ -69,6 +70,7 @@ app.command()(diff.diff)
 app.command()(verify.verify)
 app.command()(checkpoint.checkpoint)
 app.command()(rebuild.rebuild)
+app.command()(serve.serve)
 app.add_typer(proof.app, name="proof")
 app.add_typer(key.app, name="key")
 app.add_typer(token.app, name="token")

@@ -1,0 +1,123 @@
+"""Errors as RFC 9457 problem details.
+
+Every error the API returns is ``application/problem+json``: ``type`` (a ``urn:prov:problem:``
+name), ``title``, ``status``, ``detail`` and ``exit_code``, the ``prov`` exit code with the same
+meaning (SPEC §5), which the remote client turns back into the CLI's exceptions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from provenance.errors import ProvenanceError
+from registry.errors import (
+    ConfigError,
+    InputError,
+    KeyAccessError,
+    NotFoundError,
+    RefusedError,
+    RegistryError,
+    StorageError,
+)
+
+__all__ = ["Problem", "install_handlers", "problem_response"]
+
+log = logging.getLogger("prov.api")
+
+MEDIA_TYPE = "application/problem+json"
+_TITLES = {
+    400: ("bad-request", "Bad request", 2),
+    401: ("unauthenticated", "Missing, unknown or revoked token", 2),
+    403: ("forbidden", "Not allowed", 4),
+    404: ("not-found", "Not found", 3),
+    405: ("method-not-allowed", "Method not allowed", 2),
+    409: ("conflict", "Conflict", 2),
+    413: ("too-large", "Request body too large", 2),
+    415: ("unsupported-media-type", "Unsupported media type", 2),
+    422: ("invalid", "Invalid input", 2),
+    423: ("locked", "Retained or under legal hold", 4),
+    500: ("internal", "Internal error", 1),
+    503: ("unavailable", "Database or store unavailable", 5),
+}
+
+
+class Problem(Exception):
+    """An error with its HTTP status; raised anywhere in a request."""
+
+    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.headers = status, detail, headers
+
+
+def problem_response(
+    status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> Response:
+    slug, title, code = _TITLES.get(status, ("error", "Error", 2))
+    body = {
+        "type": f"urn:prov:problem:{slug}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "exit_code": code,
+        **extra,
+    }
+    return Response(
+        json.dumps(body, ensure_ascii=False), status, headers=headers, media_type=MEDIA_TYPE
+    )
+
+
+def status_of(e: RegistryError | ProvenanceError) -> int:
+    """The HTTP status of a registry error (the CLI's exit code, as SPEC §10 maps it)."""
+    if isinstance(e, NotFoundError):
+        return 404
+    if isinstance(e, RefusedError):
+        return 423 if getattr(e, "retention", False) else 403
+    if isinstance(e, StorageError | KeyAccessError | ConfigError):
+        return 503
+    return 422  # InputError and the core's invalid records, envelopes and proofs
+
+
+def install_handlers(app: Any) -> None:
+    """Make every error a problem+json response; nothing escapes as a bare 500."""
+    from fastapi.exceptions import RequestValidationError
+    from starlette.exceptions import HTTPException
+
+    async def on_problem(request: Request, e: Problem) -> Response:
+        return problem_response(e.status, e.detail, e.headers)
+
+    async def on_registry(request: Request, e: Exception) -> Response:
+        assert isinstance(e, RegistryError | ProvenanceError)
+        status = status_of(e)
+        if status == 503:
+            log.error("%s %s: %s", request.method, request.url.path, e)
+        return problem_response(status, str(e))
+
+    async def on_validation(request: Request, e: Exception) -> Response:
+        assert isinstance(e, RequestValidationError)
+        errors = [
+            {"loc": list(err.get("loc", ())), "msg": str(err.get("msg", ""))} for err in e.errors()
+        ]
+        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+        where = ".".join(str(p) for p in first["loc"])
+        return problem_response(422, f"{where}: {first['msg']}", errors=errors)
+
+    async def on_http(request: Request, e: Exception) -> Response:
+        assert isinstance(e, HTTPException)
+        return problem_response(e.status_code, str(e.detail), dict(e.headers or {}))
+
+    async def on_crash(request: Request, e: Exception) -> Response:
+        log.exception("%s %s failed", request.method, request.url.path)
+        return problem_response(500, "internal error: see the server log")
+
+    app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(RegistryError, on_registry)
+    app.add_exception_handler(ProvenanceError, on_registry)
+    app.add_exception_handler(InputError, on_registry)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(HTTPException, on_http)
+    app.add_exception_handler(Exception, on_crash)
