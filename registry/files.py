@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mimetypes
 import os
 import stat
 import time
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from provenance.canonical import canonical_bytes
-from provenance.digests import CHUNK_SIZE, StreamDigest, digest_stream
+from provenance.digests import CHUNK_SIZE, StreamDigest, digest_bytes, digest_stream
 from provenance.records import ARTIFACT_KINDS
 from registry.errors import InputError, StorageError
 from registry.objects import ObjectStore
@@ -209,3 +210,29 @@ class FileHasher:
             raise
         except OSError as e:
             raise InputError(f"cannot read {path}: {e.strerror}") from None
+
+
+def subject_of(
+    p: Path, hasher: FileHasher, store: ObjectStore | None = None
+) -> tuple[dict[str, Any], int]:
+    """A record's ``subject`` for a file or a directory (whose manifest goes into ``store``
+    when one is given), and the number of files it covers."""
+    if not p.is_dir():
+        d = hasher.digest(p)
+        subject: dict[str, Any] = {"digest": {"sha256": d.sha256, "md5": d.md5}, "size": d.size}
+        media_type = mimetypes.guess_type(p.name)[0]
+        if media_type:
+            subject["media_type"] = media_type
+        return subject, 1
+    entries = []
+    for rel, fp in list(walk(p)):  # the whole tree first: a loop fails before any read
+        d = hasher.digest(fp)
+        entries.append(ManifestEntry(rel, d.sha256, d.md5, d.size))
+    body = manifest_bytes(entries)
+    md = store.put_bytes(body) if store is not None else digest_bytes(body)
+    return {
+        "digest": {"sha256": md.sha256, "md5": dvc_dir_md5(entries)},
+        "size": sum(e.size for e in entries),
+        "files": len(entries),
+        "manifest": f"sha256:{md.sha256}",
+    }, len(entries)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import getpass
 import json
-import mimetypes
 import os
 import shutil
 import socket
@@ -26,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine, delete, insert, inspect, select, update
 
 from provenance.checkpoint import Checkpoint, SignedNote, check_key_name
-from provenance.digests import Digest, digest_bytes
+from provenance.digests import Digest
 from provenance.dsse import PAYLOAD_TYPE, Envelope
 from provenance.errors import ProvenanceError
 from provenance.keys import Signer, verify_signature
@@ -47,12 +46,9 @@ from registry.derive import Derived, derive, key_trusted
 from registry.errors import InputError, NotFoundError, RefusedError, StorageError
 from registry.files import (
     FileHasher,
-    ManifestEntry,
     artifact_kind,
-    dvc_dir_md5,
     guess_kind,
-    manifest_bytes,
-    walk,
+    subject_of,
 )
 from registry.keystore import KeyStore
 from registry.log import MerkleLog
@@ -74,6 +70,7 @@ if TYPE_CHECKING:
     import networkx
 
     from registry.lineage import Lineage
+    from registry.remote import RemoteRegistry
     from registry.runs import Run
 
 __all__ = ["Added", "Registered", "Registry"]
@@ -217,6 +214,16 @@ class Registry:
                 "(check PROV_DATABASE_URL)"
             )
         return reg
+
+    @staticmethod
+    def connect(url: str, token: str | None = None, timeout: float = 60.0) -> RemoteRegistry:
+        """A registry served by ``prov serve`` at ``url``, with this interface (SPEC §11):
+        ``add`` (registers by digest), ``register``, ``run``, ``show``, ``log``, ``lookup``,
+        ``lineage``, ``verify``, checkpoints and proofs. ``token`` defaults to ``PROV_TOKEN``.
+        Connection errors are retried; a retried registration never duplicates a record."""
+        from registry.remote import RemoteRegistry
+
+        return RemoteRegistry(url, token or os.environ.get("PROV_TOKEN"), timeout)
 
     @classmethod
     def init(
@@ -737,25 +744,7 @@ class Registry:
         return FileHasher(StatCache(self.prov_dir).load(p), self.store if store else None, progress)
 
     def _subject(self, p: Path, hasher: FileHasher) -> tuple[dict[str, Any], int]:
-        if not p.is_dir():
-            d = hasher.digest(p)
-            subject: dict[str, Any] = {"digest": {"sha256": d.sha256, "md5": d.md5}, "size": d.size}
-            media_type = mimetypes.guess_type(p.name)[0]
-            if media_type:
-                subject["media_type"] = media_type
-            return subject, 1
-        entries = []
-        for rel, fp in list(walk(p)):  # the whole tree first: a loop fails before any read
-            d = hasher.digest(fp)
-            entries.append(ManifestEntry(rel, d.sha256, d.md5, d.size))
-        body = manifest_bytes(entries)
-        md = self.store.put_bytes(body) if hasher.store else digest_bytes(body)
-        return {
-            "digest": {"sha256": md.sha256, "md5": dvc_dir_md5(entries)},
-            "size": sum(e.size for e in entries),
-            "files": len(entries),
-            "manifest": f"sha256:{md.sha256}",
-        }, len(entries)
+        return subject_of(p, hasher, self.store if hasher.store else None)
 
     def _latest_named(self, conn: Connection, name: str) -> Registered | None:
         rid = conn.execute(

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import Depends, FastAPI, Request
 
 from registry import tokens
-from registry.api.problems import Problem, install_handlers
+from registry.api.problems import BodyLimit, Problem, install_handlers
 from registry.tokens import Principal
 
 if TYPE_CHECKING:
@@ -93,8 +93,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Audit-grade provenance registry: signed records in a verifiable Merkle log",
         version=version("prov-registry"),
         lifespan=lifespan,
-        max_body_size=settings.max_body,
     )
+    app.add_middleware(BodyLimit, limit=settings.max_body)
     app.state.registry = reg
     app.state.settings = settings
     install_handlers(app)

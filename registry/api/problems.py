@@ -1,4 +1,4 @@
-"""Errors as RFC 9457 problem details.
+"""Errors as RFC 9457 problem details, and the request-body cap.
 
 Every error the API returns is ``application/problem+json``: ``type`` (a ``urn:prov:problem:``
 name), ``title``, ``status``, ``detail`` and ``exit_code``, the ``prov`` exit code with the same
@@ -13,6 +13,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from provenance.errors import ProvenanceError
 from registry.errors import (
@@ -25,7 +26,7 @@ from registry.errors import (
     StorageError,
 )
 
-__all__ = ["Problem", "install_handlers", "problem_response"]
+__all__ = ["BodyLimit", "Problem", "install_handlers", "problem_response"]
 
 log = logging.getLogger("prov.api")
 
@@ -121,3 +122,53 @@ def install_handlers(app: Any) -> None:
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(HTTPException, on_http)
     app.add_exception_handler(Exception, on_crash)
+
+
+class BodyLimit:
+    """ASGI middleware refusing request bodies over ``limit`` bytes with a 413 problem: by the
+    declared ``Content-Length`` before reading anything, and by counting a chunked body as it
+    arrives (Starlette's own limit answers in plain text)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_big = problem_response(413, f"the request body is over {self.limit} bytes")
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                await problem_response(400, "malformed Content-Length")(scope, receive, send)
+                return
+            if int(declared) > self.limit:
+                await too_big(scope, receive, send)
+                return
+        seen = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge
+            return message
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, tracked)
+        except _TooLarge:
+            if started:
+                raise
+            await too_big(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    """Raised into the app by :class:`BodyLimit` when a body grows past the cap."""
