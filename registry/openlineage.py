@@ -145,7 +145,9 @@ def _merge_datasets(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> lis
     merged = {(d["namespace"], d["name"]): d for d in old}
     for d in new:
         key = (d["namespace"], d["name"])
-        merged[key] = {**merged.get(key, {}), **{k: v for k, v in d.items() if v}}
+        both = dict(merged.get(key, {}))
+        both.update((k, v) for k, v in d.items() if v or k not in both)  # empty keeps known
+        merged[key] = both
     return list(merged.values())
 
 

@@ -9,10 +9,10 @@ from starlette.responses import Response
 
 from registry import db
 from registry.api.app import Auditor, Reader, registry
-from registry.api.problems import Problem
+from registry.api.problems import PROBLEMS, Problem
 from registry.api.records import REF, _json
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", responses=PROBLEMS)
 
 #: SPEC §9's export formats.
 EXPORT_FORMATS = (

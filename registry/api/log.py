@@ -8,9 +8,10 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from registry.api.app import Reader, registry
+from registry.api.problems import PROBLEMS
 from registry.api.records import _json
 
-router = APIRouter(prefix="/v1/log", tags=["log"])
+router = APIRouter(prefix="/v1/log", tags=["log"], responses=PROBLEMS)
 
 SIZE = Annotated[int, Query(ge=1, le=2**62)]
 

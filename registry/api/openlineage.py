@@ -8,9 +8,10 @@ from starlette.responses import Response
 
 from registry import openlineage
 from registry.api.app import Writer, registry
+from registry.api.problems import PROBLEMS
 from registry.api.records import _json, _json_body, _read_json
 
-router = APIRouter(tags=["openlineage"])
+router = APIRouter(tags=["openlineage"], responses=PROBLEMS)
 ensure_table = openlineage.ensure_table
 
 _EVENT_SCHEMA = {

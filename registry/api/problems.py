@@ -26,7 +26,7 @@ from registry.errors import (
     StorageError,
 )
 
-__all__ = ["BodyLimit", "Problem", "install_handlers", "problem_response"]
+__all__ = ["PROBLEMS", "BodyLimit", "Problem", "install_handlers", "problem_response"]
 
 log = logging.getLogger("prov.api")
 
@@ -44,6 +44,24 @@ _TITLES = {
     423: ("locked", "Retained or under legal hold", 4),
     500: ("internal", "Internal error", 1),
     503: ("unavailable", "Database or store unavailable", 5),
+}
+
+
+_SCHEMA = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "exit_code": {"type": "integer", "description": "the prov exit code of the same meaning"},
+    },
+}
+#: The error responses every route documents in the OpenAPI schema.
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {"description": _TITLES[status][1], "content": {MEDIA_TYPE: {"schema": _SCHEMA}}}
+    for status in (400, 401, 403, 404, 413, 422, 423, 503)
 }
 
 

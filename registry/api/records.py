@@ -12,13 +12,13 @@ from provenance.dsse import Envelope
 from provenance.errors import ProvenanceError
 from provenance.records import KINDS, REGISTRY_PREDICATES
 from registry.api.app import Reader, Writer, registry
-from registry.api.problems import Problem
+from registry.api.problems import PROBLEMS, Problem
 from registry.tokens import Principal
 
 if TYPE_CHECKING:
     from registry.service import Registered
 
-router = APIRouter(prefix="/v1", tags=["records"])
+router = APIRouter(prefix="/v1", tags=["records"], responses=PROBLEMS)
 
 #: Items in one ``POST /v1/records/batch``.
 MAX_BATCH = 1000
