@@ -87,10 +87,7 @@ def test_every_route_admits_exactly_its_roles(live):
             response = httpx.request(
                 method, live.url + url, json=body() if body else None, headers=headers
             )
-            if who not in ROLES:
-                expected = 401
-            else:
-                expected = ok if who in _MAY[least] else 403
+            expected = 401 if who not in ROLES else (ok if who in _MAY[least] else 403)
             assert response.status_code == expected, (method, url, who, response.text)
             if expected in (401, 403):
                 assert response.headers["content-type"] == "application/problem+json"
