@@ -15,9 +15,13 @@ from typing import Any
 
 from provenance.errors import CanonicalizationError
 
-__all__ = ["canonical_bytes", "canonical_float", "parse_canonical"]
+__all__ = ["MAX_DEPTH", "canonical_bytes", "canonical_float", "parse_canonical"]
 
 _INT_MAX = 2**53 - 1
+#: Nesting allowed in a canonical value. Each level costs two Python frames here and more in
+#: the callers' stacks (a server thread's, say): a cap well inside the interpreter's recursion
+#: limit turns a hostile document into a clear error instead of a RecursionError.
+MAX_DEPTH = 100
 _ENCODER = json.JSONEncoder(
     ensure_ascii=False, allow_nan=False, separators=(",", ":"), check_circular=False
 )
@@ -137,8 +141,8 @@ def _prepare(v: Any, depth: int) -> Any:
         if 1e-4 <= a < 1e16:
             return v  # Python's shortest repr is already the ECMAScript form here
         raise _NeedsSlowPath
-    if depth > 512:
-        raise CanonicalizationError("value is nested more than 512 levels deep")
+    if depth >= MAX_DEPTH:
+        raise CanonicalizationError(f"value is nested more than {MAX_DEPTH} levels deep")
     if t is dict:
         return {k: _prepare(v[k], depth + 1) for k in _sort_keys(v)}
     if t is list or t is tuple:

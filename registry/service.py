@@ -448,7 +448,7 @@ class Registry:
         try:
             record = json.loads(envelope.payload)
             rid, data = encode_record(record)
-        except (ValueError, UnicodeDecodeError, ProvenanceError) as e:
+        except (ValueError, UnicodeDecodeError, RecursionError, ProvenanceError) as e:
             raise InputError(f"invalid record in envelope: {e}") from None
         if data != envelope.payload:
             raise InputError("envelope payload is not the record's canonical JSON (RFC 8785)")

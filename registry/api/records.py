@@ -108,6 +108,8 @@ async def _read_json(request: Request) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise Problem(400, "the request body is not JSON") from None
+    except RecursionError:
+        raise Problem(400, "the request body is nested too deeply") from None
 
 
 def parse_item(obj: Any, principal: Principal, where: str = "body") -> dict[str, Any] | Envelope:
@@ -121,8 +123,10 @@ def parse_item(obj: Any, principal: Principal, where: str = "body") -> dict[str,
         try:
             envelope = Envelope.from_json(obj)
             record = json.loads(envelope.payload)
-        except (ProvenanceError, ValueError, UnicodeDecodeError) as e:
-            raise Problem(422, f"{where}: {e}") from None
+        except (ProvenanceError, ValueError, UnicodeDecodeError, RecursionError) as e:
+            raise Problem(
+                422, f"{where}: not a prov record envelope ({type(e).__name__})"
+            ) from None
         if not isinstance(record, dict):
             raise Problem(422, f"{where}: the envelope's payload is not a record")
         if record.get("created_by") != principal.name:

@@ -295,3 +295,39 @@ def test_no_auth_only_on_loopback(tmp_path):
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+@pytest.mark.parametrize("path", ["/v1/records", "/v1/records/batch", "/api/v1/lineage"])
+def test_deeply_nested_bodies_are_refused_not_crashed(live, path):
+    """Found by hand: 100,000 nested arrays, or 900 inside a record's attributes, were 500s."""
+    size = live.reg.checkpoint()["tree_size"]
+    a = live.client("admin")
+    flat = b"[" * 100_000 + b"]" * 100_000
+    is_problem(a.post(path, content=flat, headers={"content-type": "application/json"}), 400)
+    deep = {"a": 1}
+    for _ in range(900):
+        deep = {"a": deep}
+    record = {"record": {"kind": "run", "name": "deep", "attributes": deep}}
+    event = {
+        "eventType": "COMPLETE",
+        "eventTime": "2026-11-21T10:00:00Z",
+        "run": {"runId": "0b3a0a4e-5c1a-4d0e-9a55-0a1b2c3d4e5f", "facets": {"x": deep}},
+        "job": {"namespace": "n", "name": "j"},
+    }
+    body = {"/v1/records": record, "/v1/records/batch": [record], "/api/v1/lineage": event}[path]
+    text = _dumps_deep(body)
+    response = a.post(path, content=text, headers={"content-type": "application/json"})
+    assert response.status_code in (400, 422), response.text
+    assert live.reg.checkpoint()["tree_size"] == size
+
+
+def _dumps_deep(value) -> str:
+    """json.dumps without its own recursion limit getting in the way of building the test."""
+    import sys
+
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(10_000)
+    try:
+        return json.dumps(value)
+    finally:
+        sys.setrecursionlimit(old)

@@ -138,3 +138,18 @@ def test_parse_canonical_accepts_exactly_the_canonical_bytes(value):
         json.dumps(value, sort_keys=True, separators=(",", ":")).encode(),
     ):
         assert parse_canonical(other)[1] is (other == canonical)
+
+
+def test_deep_nesting_is_a_clear_error_not_a_recursion_error():
+    from provenance.canonical import MAX_DEPTH
+
+    def nested(levels: int) -> object:
+        value: object = 1
+        for _ in range(levels):
+            value = [value]
+        return value
+
+    assert canonical_bytes(nested(MAX_DEPTH)) == b"[" * MAX_DEPTH + b"1" + b"]" * MAX_DEPTH
+    for levels in (MAX_DEPTH + 1, 450, 5000):  # 450 used to raise RecursionError
+        with pytest.raises(CanonicalizationError, match="nested more than"):
+            canonical_bytes(nested(levels))
