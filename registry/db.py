@@ -122,6 +122,21 @@ def storage_errors() -> Iterator[None]:
         if e.connection_invalidated:
             raise StorageError("database connection lost") from e
         raise
+    except Exception as e:  # the driver's own errors, from the raw cursors of query/fetch_one
+        if not _driver_operational(e):
+            raise
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise StorageError(f"database unavailable: {reason}") from e
+
+
+def _driver_operational(e: Exception) -> bool:
+    import sqlite3
+    import sys
+
+    psycopg = sys.modules.get("psycopg")
+    return isinstance(e, sqlite3.OperationalError) or (
+        psycopg is not None and isinstance(e, psycopg.OperationalError)
+    )
 
 
 @contextmanager
@@ -181,8 +196,9 @@ def query(conn: Connection, sql: str, params: dict[str, Any]) -> list[Any]:
     statement, args = _driver_sql(conn.dialect, sql, params)
     cursor = conn.connection.cursor()
     try:
-        cursor.execute(statement, args)
-        return cursor.fetchall()
+        with storage_errors():
+            cursor.execute(statement, args)
+            return cursor.fetchall()
     finally:
         cursor.close()
 

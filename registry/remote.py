@@ -15,7 +15,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from provenance.records import RELATIONS
 from registry.errors import (
     InputError,
     NotFoundError,
@@ -23,7 +22,7 @@ from registry.errors import (
     RegistryError,
     StorageError,
 )
-from registry.files import FileHasher, artifact_kind, guess_kind, subject_of
+from registry.files import FileHasher, guess_kind, subject_of
 
 if TYPE_CHECKING:
     import httpx
@@ -160,16 +159,9 @@ class RemoteRegistry:
     ) -> Registered:
         """Hash a file or directory here and register it by digest: the latest record of the
         name with the same bytes (and links) is returned, new bytes supersede it."""
-        if kind is not None:
-            artifact_kind(kind)
-        p = Path(path)
-        if not p.exists():
-            raise InputError(f"{p}: no such file or directory")
-        wanted = []
-        for rel, ref in links:
-            if rel not in RELATIONS:
-                raise InputError(f"unknown link relation {rel!r} (one of {', '.join(RELATIONS)})")
-            wanted.append({"rel": rel, "id": self.resolve(ref)})
+        from registry.service import add_arguments
+
+        p, wanted = add_arguments(path, kind, links, self.resolve)
         subject, _ = subject_of(p, FileHasher({}, None))
         name = name or p.as_posix()
         latest = self._latest(name)

@@ -141,6 +141,32 @@ class _Plan:
 _Signed = tuple[str, bytes, dict[str, Any], bytes]
 
 
+def add_arguments(
+    path: str | os.PathLike[str],
+    kind: str | None,
+    links: Sequence[tuple[str, str]],
+    resolve: Callable[[str], str],
+) -> tuple[Path, list[dict[str, str]]]:
+    """Check ``add``'s arguments (the local and the remote registry's): the path, the kind,
+    each link's relation; returns the path and the links with their targets resolved.
+
+    Raises:
+        InputError: a missing path, an unknown kind or relation.
+        NotFoundError: a link target does not exist.
+    """
+    if kind is not None:
+        artifact_kind(kind)
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such file or directory")
+    resolved = []
+    for rel, ref in links:
+        if rel not in RELATIONS:
+            raise InputError(f"unknown link relation {rel!r} (one of {', '.join(RELATIONS)})")
+        resolved.append({"rel": rel, "id": resolve(ref)})
+    return p, resolved
+
+
 def _who() -> str:
     try:
         user = getpass.getuser()
@@ -151,6 +177,12 @@ def _who() -> str:
 
 def _now() -> str:
     return format_time(utcnow())
+
+
+def _changes_trust(record: Mapping[str, Any]) -> bool:
+    """A key record or a key's revocation: it changes which signatures the log accepts."""
+    predicate = (record.get("attributes") or {}).get("predicate")
+    return record.get("kind") == "key" or predicate == "revocation"
 
 
 def _same_bytes(record: Mapping[str, Any], subject: Mapping[str, Any]) -> bool:
@@ -390,6 +422,14 @@ class Registry:
                 except ProvenanceError as e:
                     raise InputError(f"invalid record: {e}") from None
                 encoded.append((rid, data, item))
+            if any(len(e) == 4 for e in encoded) and any(
+                _changes_trust(rec) for _, _, rec, *_ in encoded
+            ):
+                # A signature is checked against the keys as they stand before the batch.
+                raise InputError(
+                    "register keys and revocations in a request of their own, not in a batch "
+                    "with client-signed envelopes"
+                )
             targets = {ln["id"] for _, _, rec, *_ in encoded for ln in rec.get("links", [])}
             logged = self._logged(conn, {rid for rid, *_ in encoded} | targets)
             fresh: list[tuple[str, bytes, dict[str, Any]]] = []
@@ -629,16 +669,7 @@ class Registry:
             InputError: bad kind, missing/unreadable path, symlink loop, bad link relation.
             NotFoundError: a link target does not exist.
         """
-        if kind is not None:
-            artifact_kind(kind)
-        p = Path(path)
-        if not p.exists():
-            raise InputError(f"{p}: no such file or directory")
-        resolved_links = []
-        for rel, ref in links:
-            if rel not in RELATIONS:
-                raise InputError(f"unknown link relation {rel!r} (one of {', '.join(RELATIONS)})")
-            resolved_links.append({"rel": rel, "id": self.resolve(ref)})
+        p, resolved_links = add_arguments(path, kind, links, self.resolve)
         name = name or self._default_name(p)
         if hasher is None:
             hasher = self.hasher(p, store, progress)

@@ -263,6 +263,45 @@ def test_client_signed_envelopes_need_a_key_the_log_trusts(live):
     assert run_prov("verify", "--full", cwd=live.reg.root).code == 0
 
 
+def test_envelopes_cannot_share_a_batch_with_key_changes(live):
+    """Signatures are checked against the keys before the batch: a key registered or revoked
+    in the same batch would make the log disagree with that check, so the batch is refused."""
+    signer = Signer.generate()
+    key_record = {
+        "kind": "key",
+        "name": "batch-signer",
+        "attributes": {
+            "algorithm": "ed25519",
+            "public_key": signer.public_b64,
+            "owner": "pipeline",
+            "role": "signer",
+        },
+    }
+    envelope = _signed(
+        signer,
+        dataset(
+            "b.bin",
+            b"b",
+            type="prov.record/v1",
+            created_at=format_time(utcnow()),
+            created_by="admin-1",
+        ),
+    )
+    admin = live.client("admin")
+    key_id = admin.post("/v1/records", json={"record": key_record}).json()["id"]
+    revocation = {
+        "kind": "attestation",
+        "name": "revocation",
+        "links": [{"rel": "about", "id": key_id}],
+        "attributes": {"predicate": "revocation", "body": {"reason": "leaked"}},
+    }
+    size = live.reg.checkpoint()["tree_size"]
+    body = is_problem(admin.post("/v1/records/batch", json=[{"record": revocation}, envelope]), 422)
+    assert "own" in body["detail"]
+    assert live.reg.checkpoint()["tree_size"] == size
+    assert run_prov("verify", "--full", cwd=live.reg.root).code == 0
+
+
 def _resign(signer: Signer, envelope: dict) -> dict:
     payload = base64.b64decode(envelope["payload"])
     return Envelope.sign(payload, [signer]).to_json()
