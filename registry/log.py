@@ -11,17 +11,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection
 
 from provenance import merkle
 from provenance.logentry import leaf_input
-from registry.tables import CheckpointRow, LogEntry, LogNode
+from registry import db
 
 __all__ = ["AppendedLeaf", "MerkleLog", "node_key"]
 
-_LOG_NODES = LogNode.__table__  # type: ignore[attr-defined]
-_LOG_ENTRIES = LogEntry.__table__  # type: ignore[attr-defined]
-_CHECKPOINTS = CheckpointRow.__table__  # type: ignore[attr-defined]
+_INSERT_ENTRY = (
+    "INSERT INTO log_entries (seq, record_id, envelope, logged_at) "
+    "VALUES (:seq, :record_id, :envelope, :logged_at)"
+)
+_INSERT_NODE = "INSERT INTO log_nodes (node, hash) VALUES (:node, :hash)"
 
 
 def node_key(level: int, index: int) -> int:
@@ -39,30 +41,22 @@ class MerkleLog:
     """Log operations on an open connection (the caller owns the transaction)."""
 
     @staticmethod
-    def size(conn: Connection) -> int:
-        last = conn.execute(select(func.max(_LOG_ENTRIES.c.seq))).scalar()
-        return 0 if last is None else int(last) + 1
+    def head(conn: Connection) -> tuple[int, str | None]:
+        """The log's size and its last entry's log time (None while empty)."""
+        found = db.query(
+            conn, "SELECT seq, logged_at FROM log_entries ORDER BY seq DESC LIMIT 1", {}
+        )
+        return (0, None) if not found else (int(found[0][0]) + 1, str(found[0][1]))
 
-    @staticmethod
-    def last_logged_at(conn: Connection) -> str | None:
-        row = conn.execute(
-            select(_LOG_ENTRIES.c.logged_at).order_by(_LOG_ENTRIES.c.seq.desc()).limit(1)
-        ).first()
-        return None if row is None else str(row[0])
+    def size(self, conn: Connection) -> int:
+        return self.head(conn)[0]
 
     @staticmethod
     def nodes(conn: Connection, blocks: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
         """Fetch stored subtree hashes; a missing one is absent from the result."""
         keys = {node_key(lv, ix): (lv, ix) for lv, ix in blocks}
-        out: dict[tuple[int, int], bytes] = {}
-        for chunk_start in range(0, len(keys), 500):
-            chunk = list(keys)[chunk_start : chunk_start + 500]
-            rows = conn.execute(
-                select(_LOG_NODES.c.node, _LOG_NODES.c.hash).where(_LOG_NODES.c.node.in_(chunk))
-            )
-            for node, h in rows:
-                out[keys[int(node)]] = bytes(h)
-        return out
+        found = db.query_in(conn, "SELECT node, hash FROM log_nodes WHERE node IN ({})", keys)
+        return {keys[int(node)]: bytes(h) for node, h in found}
 
     def range_hashes(self, conn: Connection, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
         """MTH of each leaf range, from stored subtrees in one query.
@@ -95,17 +89,21 @@ class MerkleLog:
         return self.range_hashes(conn, [(index, index + 1)])[0]
 
     def append(
-        self, conn: Connection, items: Sequence[tuple[str, bytes]], now: str
+        self,
+        conn: Connection,
+        items: Sequence[tuple[str, bytes]],
+        now: str,
+        head: tuple[int, str | None] | None = None,
     ) -> tuple[list[AppendedLeaf], int, bytes]:
-        """Append ``(record id, envelope bytes)`` pairs; the caller holds the writer lock.
+        """Append ``(record id, envelope bytes)`` pairs; the caller holds the writer lock (and
+        may pass the :meth:`head` it read under it).
 
         ``logged_at`` never goes backwards: a clock stepped back reuses the last log time.
 
         Returns:
             The appended leaves, the new tree size and the new root.
         """
-        size = self.size(conn)
-        last = self.last_logged_at(conn)
+        size, last = head or self.head(conn)
         logged_at = max(now, last) if last else now
         frontier: list[tuple[int, int, bytes]] = []
         if size:
@@ -127,22 +125,24 @@ class MerkleLog:
                 frontier.append(merged)
                 nodes.append({"node": node_key(merged[0], merged[1]), "hash": merged[2]})
             leaves.append(AppendedLeaf(seq, rid, logged_at))
-        if entries:
-            conn.execute(insert(_LOG_ENTRIES), entries)
-            conn.execute(insert(_LOG_NODES), nodes)
+        db.execute_many(conn, _INSERT_ENTRY, entries)
+        db.execute_many(conn, _INSERT_NODE, nodes)
         new_size = size + len(items)
         root = merkle.fold_blocks([h for _, _, h in frontier]) if frontier else self.root(conn, 0)
         return leaves, new_size, root
 
     @staticmethod
     def save_checkpoint(conn: Connection, size: int, note: str, now: str) -> None:
-        conn.execute(insert(_CHECKPOINTS), [{"tree_size": size, "note": note, "created_at": now}])
+        db.execute_many(
+            conn,
+            "INSERT INTO checkpoints (tree_size, note, created_at) "
+            "VALUES (:tree_size, :note, :created_at)",
+            [{"tree_size": size, "note": note, "created_at": now}],
+        )
 
     @staticmethod
     def latest_checkpoint(conn: Connection) -> tuple[int, str] | None:
-        row = conn.execute(
-            select(_CHECKPOINTS.c.tree_size, _CHECKPOINTS.c.note)
-            .order_by(_CHECKPOINTS.c.tree_size.desc())
-            .limit(1)
-        ).first()
-        return None if row is None else (int(row[0]), str(row[1]))
+        found = db.query(
+            conn, "SELECT tree_size, note FROM checkpoints ORDER BY tree_size DESC LIMIT 1", {}
+        )
+        return None if not found else (int(found[0][0]), str(found[0][1]))

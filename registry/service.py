@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, delete, insert, inspect, select, update
+from sqlalchemy import Connection, Engine, insert, inspect, select
 
 from provenance.checkpoint import Checkpoint, SignedNote, check_key_name
 from provenance.digests import Digest
@@ -56,12 +56,9 @@ from registry.objects import ObjectStore
 from registry.statcache import StatCache
 from registry.tables import (
     KeyRow,
-    LinkRow,
     LocationRow,
-    LogEntry,
     Meta,
     RecordRow,
-    TagRow,
 )
 from registry.tabular import describe, is_tabular
 from retention.presets import PRESETS, preset_attributes
@@ -75,13 +72,28 @@ if TYPE_CHECKING:
 
 __all__ = ["Added", "Registered", "Registry"]
 
-T_ENTRIES = LogEntry.__table__  # type: ignore[attr-defined]
 T_RECORDS = RecordRow.__table__  # type: ignore[attr-defined]
-T_LINKS = LinkRow.__table__  # type: ignore[attr-defined]
-T_TAGS = TagRow.__table__  # type: ignore[attr-defined]
 T_KEYS = KeyRow.__table__  # type: ignore[attr-defined]
 T_LOCATIONS = LocationRow.__table__  # type: ignore[attr-defined]
 T_META = Meta.__table__  # type: ignore[attr-defined]
+
+_INSERT_RECORD = (
+    "INSERT INTO records (seq, id, kind, name, created_at, created_by, sha256, md5, size) "
+    "VALUES (:seq, :id, :kind, :name, :created_at, :created_by, :sha256, :md5, :size)"
+)
+_INSERT_LINK = (
+    "INSERT INTO links (src, rel, dst, src_seq, dst_seq) "
+    "VALUES (:src, :rel, :dst, :src_seq, :dst_seq)"
+)
+_INSERT_TAG = "INSERT INTO tags (record_id, key, value) VALUES (:record_id, :key, :value)"
+_INSERT_KEY = (
+    "INSERT INTO keys (keyid, record_id, role, owner, public_key, registered_seq, revoked_seq) "
+    "VALUES (:keyid, :record_id, :role, :owner, :public_key, :registered_seq, :revoked_seq)"
+)
+_INSERT_LOCATION = (
+    "INSERT INTO locations (record_id, store, uri, version, present, attestation_id) "
+    "VALUES (:record_id, :store, :uri, :version, :present, :attestation_id)"
+)
 
 #: Records per transaction in bulk registration.
 BATCH_SIZE = 1000
@@ -177,6 +189,17 @@ def _who() -> str:
 
 def _now() -> str:
     return format_time(utcnow())
+
+
+def _instant(when: str | datetime | None) -> str | None:
+    """An ``as_of`` argument (a datetime, an RFC 3339 time, or a date meaning the end of that
+    day) as the log's time format."""
+    if when is None:
+        return None
+    try:
+        return format_time(when if isinstance(when, datetime) else parse_instant(when))
+    except ProvenanceError as e:
+        raise InputError(str(e)) from None
 
 
 def _changes_trust(record: Mapping[str, Any]) -> bool:
@@ -381,13 +404,29 @@ class Registry:
             },
         )
 
-    def _check_active_key(self, conn: Connection, keyid: str, role: str, seq: int) -> None:
-        row = conn.execute(select(T_KEYS).where(T_KEYS.c.keyid == keyid)).mappings().first()
-        if row is None or row["role"] != role or not key_trusted(row, seq):
-            raise RefusedError(
-                f"the {role} key {keyid[:12]} is not trusted (revoked or unregistered): "
-                f"run `prov key new --role {role}`"
-            )
+    @staticmethod
+    def _keys(conn: Connection, keyids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The ``keys`` rows of ``keyids`` that exist."""
+        found = db.query_in(
+            conn,
+            "SELECT keyid, role, public_key, registered_seq, revoked_seq FROM keys "
+            "WHERE keyid IN ({})",
+            keyids,
+        )
+        cols = ("keyid", "role", "public_key", "registered_seq", "revoked_seq")
+        return {row[0]: dict(zip(cols, row, strict=True)) for row in found}
+
+    def _check_active_keys(self, conn: Connection, seq: int) -> None:
+        """The configured signer and log keys may sign at ``seq``."""
+        wanted = {self.config.signer: "signer", self.config.log_key: "log"}
+        rows = self._keys(conn, wanted)
+        for keyid, role in wanted.items():
+            row = rows.get(keyid)
+            if row is None or row["role"] != role or not key_trusted(row, seq):
+                raise RefusedError(
+                    f"the {role} key {keyid[:12]} is not trusted (revoked or unregistered): "
+                    f"run `prov key new --role {role}`"
+                )
 
     # ------------------------------------------------------------------ writing
 
@@ -403,10 +442,10 @@ class Registry:
         """:meth:`_append`, also returning the signed checkpoint note that covers the results."""
         with db.write_tx(self.engine) as conn:
             plan = build(conn)
-            size = self.merkle.size(conn)
+            head = self.merkle.head(conn)
+            size = head[0]
             if trust_check:
-                self._check_active_key(conn, self.config.signer, "signer", size)
-                self._check_active_key(conn, self.config.log_key, "log", size)
+                self._check_active_keys(conn, size)
             signer = self._signer(self.config.signer)
             results: list[Registered] = []
             encoded: list[tuple[str, bytes, dict[str, Any]] | _Signed] = []
@@ -452,7 +491,9 @@ class Registry:
                 latest = self.merkle.latest_checkpoint(conn)
                 return results, latest[1] if latest else ""
             now = _now()
-            leaves, new_size, root = self.merkle.append(conn, [(r, e) for r, e, _ in fresh], now)
+            leaves, new_size, root = self.merkle.append(
+                conn, [(r, e) for r, e, _ in fresh], now, head
+            )
             seq_of = logged | {leaf.record_id: leaf.seq for leaf in leaves}
             derived = [
                 derive(rid, leaf.seq, rec, seq_of)
@@ -493,8 +534,9 @@ class Registry:
         if data != envelope.payload:
             raise InputError("envelope payload is not the record's canonical JSON (RFC 8785)")
         message = envelope.pae()
+        keys = self._keys(conn, (s.keyid for s in envelope.signatures))
         for s in envelope.signatures:
-            key = conn.execute(select(T_KEYS).where(T_KEYS.c.keyid == s.keyid)).mappings().first()
+            key = keys.get(s.keyid)
             if key is None or key["role"] != "signer" or not key_trusted(key, seq):
                 raise RefusedError(
                     f"envelope signed by key {s.keyid[:12]}, which is not a signer key the log "
@@ -507,60 +549,47 @@ class Registry:
         return rid, data, record, envelope.to_bytes()
 
     def _entry(self, conn: Connection, rid: str) -> Registered | None:
-        row = conn.execute(
-            select(T_ENTRIES.c.seq, T_ENTRIES.c.envelope, T_ENTRIES.c.logged_at).where(
-                T_ENTRIES.c.record_id == rid
-            )
-        ).first()
-        if row is None:
+        found = db.query(
+            conn,
+            "SELECT seq, envelope, logged_at FROM log_entries WHERE record_id = :rid",
+            {"rid": rid},
+        )
+        if not found:
             return None
-        record = json.loads(Envelope.from_bytes(bytes(row[1])).payload)
-        return Registered(rid, int(row[0]), record, str(row[2]), existing=True)
+        seq, envelope, logged_at = found[0]
+        record = json.loads(Envelope.from_bytes(bytes(envelope)).payload)
+        return Registered(rid, int(seq), record, str(logged_at), existing=True)
 
     @staticmethod
     def _logged(conn: Connection, ids: set[str]) -> dict[str, int]:
         """Which of ``ids`` are in the log, with their sequence numbers."""
-        found: dict[str, int] = {}
-        wanted = sorted(ids)
-        for i in range(0, len(wanted), 500):
-            found.update(
-                (rid, int(seq))
-                for rid, seq in conn.execute(
-                    select(T_ENTRIES.c.record_id, T_ENTRIES.c.seq).where(
-                        T_ENTRIES.c.record_id.in_(wanted[i : i + 500])
-                    )
-                )
-            )
-        return found
+        found = db.query_in(
+            conn, "SELECT record_id, seq FROM log_entries WHERE record_id IN ({})", ids
+        )
+        return {rid: int(seq) for rid, seq in found}
 
     @staticmethod
     def _write_derived(conn: Connection, derived: Sequence[Derived]) -> None:
-        conn.execute(insert(T_RECORDS), [d.record for d in derived])
-        links = [ln for d in derived for ln in d.links]
-        if links:
-            conn.execute(insert(T_LINKS), links)
-        tags = [t for d in derived for t in d.tags]
-        if tags:
-            conn.execute(insert(T_TAGS), tags)
+        db.execute_many(conn, _INSERT_RECORD, [d.record for d in derived])
+        db.execute_many(conn, _INSERT_LINK, [ln for d in derived for ln in d.links])
+        db.execute_many(conn, _INSERT_TAG, [t for d in derived for t in d.tags])
+        db.execute_many(conn, _INSERT_KEY, [d.key for d in derived if d.key])
         for d in derived:
-            if d.key:
-                conn.execute(insert(T_KEYS), [d.key])
             if d.revokes:
-                conn.execute(
-                    update(T_KEYS)
-                    .where(T_KEYS.c.record_id == d.revokes, T_KEYS.c.revoked_seq.is_(None))
-                    .values(revoked_seq=d.record["seq"])
+                db.execute_many(
+                    conn,
+                    "UPDATE keys SET revoked_seq = :seq "
+                    "WHERE record_id = :rid AND revoked_seq IS NULL",
+                    [{"seq": d.record["seq"], "rid": d.revokes}],
                 )
             if d.location:
-                loc = d.location
-                conn.execute(
-                    delete(T_LOCATIONS).where(
-                        T_LOCATIONS.c.record_id == loc["record_id"],
-                        T_LOCATIONS.c.store == loc["store"],
-                        T_LOCATIONS.c.uri == loc["uri"],
-                    )
+                db.execute_many(
+                    conn,
+                    "DELETE FROM locations "
+                    "WHERE record_id = :record_id AND store = :store AND uri = :uri",
+                    [d.location],
                 )
-                conn.execute(insert(T_LOCATIONS), [loc])
+                db.execute_many(conn, _INSERT_LOCATION, [d.location])
 
     def _write_witness(self, size: int, note: str) -> None:
         """Keep the newest checkpoint in ``.prov/checkpoint`` too: a copy outside the database,
@@ -1142,13 +1171,20 @@ class Registry:
         """
         from registry.lineage import lineage
 
-        when = None
-        if as_of is not None:
-            try:
-                when = format_time(as_of if isinstance(as_of, datetime) else parse_instant(as_of))
-            except ProvenanceError as e:
-                raise InputError(str(e)) from None
-        return lineage(self, ref, direction, depth, when, edges)
+        return lineage(self, ref, direction, depth, _instant(as_of), edges)
+
+    def lineage_json(
+        self,
+        ref: str,
+        direction: str = "up",
+        depth: int | None = None,
+        as_of: str | datetime | None = None,
+    ) -> str:
+        """:meth:`lineage_query`'s answer as the JSON text of ``prov lineage --format json``,
+        built by the database (the HTTP API's lineage route)."""
+        from registry.lineage import lineage_json
+
+        return lineage_json(self, ref, direction, depth, _instant(as_of))
 
     def rebuild(self) -> dict[str, Any]:
         """Recompute the Merkle nodes and derived tables from the envelopes (``prov rebuild``)."""

@@ -249,4 +249,5 @@ def get_lineage(
     depth: Annotated[int | None, Query(ge=0, le=100_000)] = None,
     as_of: Annotated[str | None, Query(max_length=40, description="RFC 3339 time or date")] = None,
 ) -> Response:
-    return _json(registry(request).lineage_query(ref, direction, depth, as_of).to_json())
+    answer = registry(request).lineage_json(ref, direction, depth, as_of)
+    return Response(answer, media_type="application/json")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 import networkx as nx
@@ -109,6 +110,8 @@ def test_upstream_and_downstream_match_the_reference_in_every_mode(ml_graph):
                 # The impact-set form: the same records, read without their links.
                 bare = reg.lineage_query(root, direction, depth, edges=False)
                 assert bare.nodes == got.nodes and not bare.edges
+                # The API's form, built by the database: the same answer in the same order.
+                assert json.loads(reg.lineage_json(root, direction, depth)) == got.to_json()
 
 
 def test_as_of_answers_from_the_log_as_it_stood(ml_graph):
@@ -124,11 +127,17 @@ def test_as_of_answers_from_the_log_as_it_stood(ml_graph):
             got.nodes
         )
         assert set(got.nodes) < expected(g, root, "down")
+        assert json.loads(reg.lineage_json(root, "down", as_of=cutoff_time)) == got.to_json()
         got = reg.lineage_query(root, "down", depth=4, as_of=cutoff_time)
         assert set(got.nodes) == expected(then, root, "down", 4)
+        assert json.loads(reg.lineage_json(root, "both", 4, cutoff_time)) == (
+            reg.lineage_query(root, "both", 4, cutoff_time).to_json()
+        )
     late = artifacts[-1]
     with pytest.raises(NotFoundError, match="not in the log"):
         reg.lineage_query(late, "up", as_of=cutoff_time)
+    with pytest.raises(NotFoundError, match="not in the log"):
+        reg.lineage_json(late, "up", as_of=cutoff_time)
 
 
 def test_networkx_graph_api_as_in_the_spec(ml_graph):
@@ -215,3 +224,31 @@ def test_a_logged_record_missing_from_the_query_tables_is_reported(reg):
         conn.execute(text("DELETE FROM records WHERE id = :i"), {"i": rid})
     with pytest.raises(NotFoundError, match="not indexed: run prov verify --full"):
         reg.lineage_query(rid, "down")
+    with pytest.raises(NotFoundError, match="not indexed: run prov verify --full"):
+        reg.lineage_json(rid, "down")
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_database_built_json_escapes_every_name(backend, request, tmp_path, monkeypatch):
+    """Names with quotes, backslashes, separators and non-ASCII text come out of the
+    database's JSON functions as Python's encoder writes them, and links to records that are
+    not logged are left out alike."""
+    monkeypatch.delenv("PROV_DATABASE_URL", raising=False)
+    url = request.getfixturevalue("pg_url") if backend == "postgresql" else None
+    reg = Registry.init(tmp_path, database_url=url)
+    request.addfinalizer(reg.close)
+    names = ['quo"te', "back\\slash", "line\u2028sep", "données/日本語/😀", "</script>"]
+    data = reg.register(
+        {"kind": "dataset", "name": n, "subject": {"digest": {"sha256": f"{i:064x}"}, "size": i}}
+        for i, n in enumerate(names)
+    )
+    run = reg.register(
+        [{"kind": "run", "name": "r\u2028", "links": [{"rel": "used", "id": d.id} for d in data]}]
+    )[0]
+    for root, direction in ((run.id, "up"), (data[0].id, "down"), (data[3].id, "both")):
+        text = reg.lineage_json(root, direction)
+        assert json.loads(text) == reg.lineage_query(root, direction).to_json()
+    assert {n["name"] for n in json.loads(reg.lineage_json(run.id))["nodes"]} == {
+        *names,
+        "r\u2028",
+    }
