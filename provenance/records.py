@@ -232,6 +232,9 @@ def _kind_rules(record: Mapping[str, Any], links: list[tuple[str, str]]) -> None
                     "attributes.predicate",
                     f"must be one of {', '.join(sorted(PREDICATES))} or a URI",
                 )
+            if predicate in ("legal-hold", "hold-release") and record["name"] != predicate:
+                # The registry finds holds by name: one named otherwise would go unseen.
+                raise _fail("name", f"a {predicate} attestation is named {predicate!r}")
         else:
             _text(attrs.get("reason"), "attributes.reason")
 

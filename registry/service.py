@@ -1186,6 +1186,69 @@ class Registry:
 
         return lineage_json(self, ref, direction, depth, _instant(as_of))
 
+    # ------------------------------------------------------------------ retention
+
+    def add_policy(
+        self, name: str, attributes: Mapping[str, Any] | None = None, preset: str | None = None
+    ) -> Registered:
+        """Log a retention policy (``prov retention policy add``): its SPEC §7 ``attributes``,
+        or a shipped ``preset``.
+
+        Raises:
+            InputError: invalid attributes (an ISO 8601 duration that does not parse, an
+                unknown kind or expiry action), or an unknown preset.
+        """
+        if preset is not None:
+            if preset not in PRESETS:
+                raise InputError(f"unknown preset {preset!r} (one of {', '.join(PRESETS)})")
+            attributes = preset_attributes(preset)
+        record = self._new_record("policy", name, attributes=dict(attributes or {}))
+        record.setdefault("attributes", {})
+        return self._append(lambda conn: _Plan([record]))[0]
+
+    def policies(self) -> list[Registered]:
+        """The retention policies in force, oldest first."""
+        with db.read_tx(self.engine) as conn:
+            found = queries.policies(self, conn)
+            return [e for pid, _ in found if (e := self._entry(conn, pid))]
+
+    def retention_status(self, ref: str, now: datetime | None = None) -> dict[str, Any]:
+        """A record's retention: policies, retain-until, holds, tombstone and state."""
+        from registry import retain
+
+        return retain.status(self, ref, now or utcnow())
+
+    def hold(self, ref: str, reason: str) -> Registered:
+        """Put a legal hold on a record (``prov retention hold``)."""
+        from registry import retain
+
+        return retain.hold(self, ref, reason)
+
+    def release(self, ref: str, reason: str) -> Registered:
+        """Release the legal holds on a record (``prov retention release``)."""
+        from registry import retain
+
+        return retain.release(self, ref, reason)
+
+    def retention_plan(self, now: datetime | None = None) -> dict[str, Any]:
+        """What expires when (``prov retention plan``); writes nothing."""
+        from registry import retain
+
+        return retain.plan(self, now or utcnow())
+
+    def retention_apply(self, now: datetime | None = None) -> dict[str, Any]:
+        """Purge what the policies say to purge (``prov retention apply``)."""
+        from registry import retain
+
+        return retain.apply(self, now or utcnow())
+
+    def rm(self, ref: str, reason: str, now: datetime | None = None) -> dict[str, Any]:
+        """Purge a record's bytes with a tombstone (``prov rm``); refused while retained or
+        held (:class:`RefusedError`, nothing changed)."""
+        from registry import retain
+
+        return retain.rm(self, ref, reason, now or utcnow())
+
     def rebuild(self) -> dict[str, Any]:
         """Recompute the Merkle nodes and derived tables from the envelopes (``prov rebuild``)."""
         from registry.rebuild import rebuild

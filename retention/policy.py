@@ -1,4 +1,5 @@
-"""Which policies apply to a record and until when it is retained. Pure; ``now`` is injected."""
+"""Which policies apply to a record, until when it is retained, and what then. Pure; ``now`` is
+injected by the caller (tests run years in milliseconds; production passes the system clock)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ from typing import Any
 
 from provenance.timefmt import format_time, parse_duration, parse_time
 
-__all__ = ["Retention", "matches", "retention_of"]
+__all__ = ["EXPIRY_ACTIONS", "Retention", "matches", "retention_of"]
+
+#: What a policy says happens at expiry, from the most to the least conservative: when several
+#: policies end on the same (latest) date, the most conservative of their actions wins.
+EXPIRY_ACTIONS = ("keep", "review", "purge")
 
 
 def matches(policy: Mapping[str, Any], record: Mapping[str, Any]) -> bool:
@@ -28,16 +33,38 @@ def matches(policy: Mapping[str, Any], record: Mapping[str, Any]) -> bool:
 
 @dataclass(frozen=True)
 class Retention:
-    """A record's retention: the matching policies and the latest retain-until among them."""
+    """A record's retention: the matching policies, the latest retain-until among them, what
+    happens then (``on_expiry``), and the policies that set that date (``deciding``)."""
 
     policies: tuple[str, ...]
     retain_until: datetime | None
+    on_expiry: str | None = None
+    deciding: tuple[str, ...] = ()
+
+    def retained(self, now: datetime) -> bool:
+        """Whether a policy still forbids purging the bytes at ``now``."""
+        return self.retain_until is not None and now < self.retain_until
+
+    def state(self, now: datetime, held: bool = False, tombstoned: bool = False) -> str:
+        """``tombstoned``, ``held``, ``retained``, ``unmanaged`` (no policy applies), or
+        ``expired-keep`` / ``expired-review`` / ``expired-purge`` (what the policy says now)."""
+        if tombstoned:
+            return "tombstoned"
+        if held:
+            return "held"
+        if self.retain_until is None:
+            return "unmanaged"
+        if self.retained(now):
+            return "retained"
+        return f"expired-{self.on_expiry}"
 
     def to_json(self, now: datetime) -> dict[str, Any]:
         return {
             "policies": list(self.policies),
             "retain_until": format_time(self.retain_until) if self.retain_until else None,
-            "retained": self.retain_until is not None and now < self.retain_until,
+            "retained": self.retained(now),
+            "on_expiry": self.on_expiry,
+            "deciding": list(self.deciding),
         }
 
 
@@ -46,9 +73,11 @@ def retention_of(
     logged_at: datetime,
     policies: Iterable[tuple[str, Mapping[str, Any]]],
 ) -> Retention:
-    """Retention of ``record`` under ``(policy id, policy record)`` pairs: the latest date wins."""
+    """Retention of ``record`` under ``(policy id, policy record)`` pairs: the latest date wins,
+    and among the policies ending then, the most conservative expiry action."""
     ids: list[str] = []
     until: datetime | None = None
+    deciding: list[tuple[str, str]] = []  # (policy id, on_expiry) of those ending at `until`
     for pid, policy in policies:
         if not matches(policy, record):
             continue
@@ -56,5 +85,9 @@ def retention_of(
         start = logged_at if attrs.get("from") == "logged_at" else parse_time(record["created_at"])
         end = parse_duration(attrs["duration"]).after(start)
         ids.append(pid)
-        until = end if until is None or end > until else until
-    return Retention(tuple(ids), until)
+        if until is None or end > until:
+            until, deciding = end, []
+        if end == until:
+            deciding.append((pid, attrs["on_expiry"]))
+    action = min((a for _, a in deciding), key=EXPIRY_ACTIONS.index) if deciding else None
+    return Retention(tuple(ids), until, action, tuple(p for p, _ in deciding))

@@ -25,6 +25,7 @@ from registry.cli import (
     lookup,
     proof,
     rebuild,
+    retention,
     serve,
     show,
     token,
@@ -71,10 +72,12 @@ app.command()(verify.verify)
 app.command()(checkpoint.checkpoint)
 app.command()(rebuild.rebuild)
 app.command()(serve.serve)
+app.command()(retention.rm)
 app.add_typer(proof.app, name="proof")
 app.add_typer(key.app, name="key")
 app.add_typer(token.app, name="token")
 app.add_typer(imports.app, name="import")
+app.add_typer(retention.app, name="retention")
 
 
 def _fail(message: str, code: int) -> int:

@@ -260,6 +260,12 @@ def test_client_signed_envelopes_need_a_key_the_log_trusts(live):
     forged["payload"] = base64.b64encode(encode_record(record | {"name": "other"})[1]).decode()
     is_problem(w.post("/v1/records", json=forged), 422)
     is_problem(w.post("/v1/records", json=_signed(signer, record | {"created_by": "admin-1"})), 422)
+    # A good signature padded with thousands of unknown keys: more than one statement's worth
+    # of parameters, refused as untrusted (not a database error).
+    padded = _signed(signer, record | {"name": "padded"})
+    zero = base64.b64encode(b"\0" * 64).decode()
+    padded["signatures"] += [{"keyid": f"{i:064x}", "sig": zero} for i in range(40_000)]
+    assert "not a signer key" in is_problem(w.post("/v1/records", json=padded), 403)["detail"]
     assert run_prov("verify", "--full", cwd=live.reg.root).code == 0
 
 

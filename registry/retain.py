@@ -1,0 +1,401 @@
+"""Retention carried out (SPEC §7): policies, legal holds, status, plan, apply and ``rm``.
+
+The decisions are the pure :mod:`retention` package; this module reads the registry's state,
+logs records and deletes bytes. Time is always an argument: the CLI and the API pass the
+system clock, tests pass any instant.
+
+Purging runs in three steps, so that a crash at any moment leaves the registry verifiable and
+the purge finishable:
+
+1. one transaction, under the log's writer lock, checks that no legal hold and no policy keeps
+   the bytes and logs a ``tombstone`` naming the locations to empty (a refusal writes nothing);
+2. the bytes are deleted from each store (objects still needed by another live record stay);
+3. each emptied location is logged as a ``stored-at`` attestation with action ``removed``.
+
+Bytes are never deleted before their tombstone is committed. A crash after step 1 leaves a
+tombstoned record whose locations still show as present: ``prov retention apply`` (or
+``prov rm`` again) finishes steps 2 and 3, and ``prov verify --content`` excuses the bytes of
+a tombstoned record whether or not they are gone yet.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection
+
+from provenance.timefmt import format_time, parse_time
+from registry import db, queries
+from registry.errors import InputError, RefusedError
+from retention.holds import HOLD, RELEASE, active_holds
+from retention.policy import Retention, retention_of
+
+if TYPE_CHECKING:
+    from registry.service import Registered, Registry
+
+__all__ = ["apply", "hold", "plan", "release", "rm", "status"]
+
+_HOLD_EVENTS = """
+    SELECT r.id, l.dst, e.envelope FROM records r
+    JOIN links l ON l.src = r.id AND l.rel = 'about'
+    JOIN log_entries e ON e.seq = r.seq
+    WHERE r.kind = 'attestation' AND r.name IN ('legal-hold', 'hold-release') {about}
+    ORDER BY r.seq"""
+_TOMBSTONED = """
+    SELECT l.dst, r.id FROM records r JOIN links l ON l.src = r.id AND l.rel = 'about'
+    WHERE r.kind = 'tombstone' {about}"""
+_PRESENT = """
+    SELECT store, uri FROM locations WHERE record_id = :rid AND present = :yes
+    ORDER BY store, uri"""
+
+
+def _payload(envelope: bytes) -> dict[str, Any]:
+    from provenance.dsse import Envelope
+
+    return json.loads(Envelope.from_bytes(bytes(envelope)).payload)  # type: ignore[no-any-return]
+
+
+def _holds(conn: Connection, about: str | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Holds in force: record id -> each hold's id, reason, principal and time."""
+    where, params = ("AND l.dst = :about", {"about": about}) if about else ("", {})
+    events, records = [], {}
+    for aid, dst, envelope in db.query(conn, _HOLD_EVENTS.format(about=where), params):
+        rec = _payload(envelope)
+        attrs = rec.get("attributes", {})
+        events.append((aid, attrs.get("predicate"), dst, attrs.get("body") or {}))
+        records[aid] = rec
+    return {
+        rid: [
+            {
+                "id": h,
+                "reason": records[h]["attributes"].get("body", {}).get("reason"),
+                "by": records[h].get("created_by"),
+                "at": records[h]["created_at"],
+            }
+            for h in holds
+        ]
+        for rid, holds in active_holds(events).items()
+    }
+
+
+def _tombstones(conn: Connection, about: str | None = None) -> dict[str, str]:
+    """Tombstoned record id -> its tombstone's id."""
+    where, params = ("AND l.dst = :about", {"about": about}) if about else ("", {})
+    return {dst: tid for dst, tid in db.query(conn, _TOMBSTONED.format(about=where), params)}
+
+
+def _present(conn: Connection, rid: str) -> list[tuple[str, str]]:
+    return [(s, u) for s, u in db.query(conn, _PRESENT, {"rid": rid, "yes": True})]
+
+
+@dataclass
+class _Subject:
+    """A record with what retention needs to decide about it."""
+
+    id: str
+    record: dict[str, Any]
+    logged_at: str
+
+    def retention(self, policies: list[tuple[str, dict[str, Any]]]) -> Retention:
+        return retention_of(self.record, parse_time(self.logged_at), policies)
+
+
+def _subject(reg: Registry, conn: Connection, ref: str) -> _Subject:
+    rid = queries.resolve_in(conn, ref)
+    entry = reg._entry(conn, rid)
+    assert entry is not None  # resolve_in found it in the log
+    return _Subject(rid, entry.record, entry.logged_at)
+
+
+def status(reg: Registry, ref: str, now: datetime) -> dict[str, Any]:
+    """``prov retention status REF``: policies, retain-until, holds, tombstone, state.
+
+    Raises:
+        NotFoundError: no such record.
+    """
+    with db.read_tx(reg.engine) as conn:
+        subject = _subject(reg, conn, ref)
+        retention = subject.retention(queries.policies(reg, conn))
+        holds = _holds(conn, subject.id).get(subject.id, [])
+        tombstone = _tombstones(conn, subject.id).get(subject.id)
+        present = _present(conn, subject.id)
+    return {
+        "id": subject.id,
+        "kind": subject.record["kind"],
+        "name": subject.record["name"],
+        "state": retention.state(now, bool(holds), tombstone is not None),
+        **retention.to_json(now),
+        "holds": holds,
+        "tombstone": tombstone,
+        "locations": [{"store": s, "uri": u} for s, u in present],
+    }
+
+
+def hold(reg: Registry, ref: str, reason: str, by: str | None = None) -> Registered:
+    """Put a legal hold on a record (logged): its bytes cannot be purged until released.
+
+    Raises:
+        NotFoundError: no such record.
+        InputError: an empty reason.
+    """
+    return _hold_record(reg, ref, reason, HOLD, by)
+
+
+def release(reg: Registry, ref: str, reason: str, by: str | None = None) -> Registered:
+    """Release every legal hold in force on a record (logged, naming the holds it ends).
+
+    Raises:
+        NotFoundError: no such record.
+        InputError: an empty reason, or no hold in force.
+    """
+    return _hold_record(reg, ref, reason, RELEASE, by)
+
+
+def _hold_record(
+    reg: Registry, ref: str, reason: str, predicate: str, by: str | None
+) -> Registered:
+    from registry.service import _Plan
+
+    if not reason or not reason.strip():
+        raise InputError("a reason is required (--reason TEXT)")
+
+    def build(conn: Connection) -> _Plan:
+        rid = queries.resolve_in(conn, ref)
+        body: dict[str, Any] = {"reason": reason}
+        if predicate == RELEASE:
+            holds = _holds(conn, rid).get(rid)
+            if not holds:
+                raise InputError(f"no legal hold is in force on {rid[7:19]}")
+            body["holds"] = [h["id"] for h in holds]
+        record = reg._new_record(
+            "attestation",
+            predicate,  # the name is the predicate: holds are found by it (records.name)
+            links=[{"rel": "about", "id": rid}],
+            attributes={"predicate": predicate, "body": body},
+        )
+        if by:
+            record["created_by"] = by
+        return _Plan([record])
+
+    return reg._append(build)[0]
+
+
+# ---------------------------------------------------------------------------- purging
+
+
+def rm(reg: Registry, ref: str, reason: str, now: datetime, by: str | None = None) -> dict:
+    """``prov rm REF --reason``: purge a record's bytes from every store, after logging a
+    tombstone; refused while a policy retains the record or a hold is in force.
+
+    Raises:
+        NotFoundError: no such record.
+        InputError: an empty reason, or no bytes stored for the record.
+        RefusedError: retained or held (nothing is written or deleted).
+    """
+    if not reason or not reason.strip():
+        raise InputError("a reason is required (--reason TEXT, e.g. erasure)")
+    return _purge(reg, ref, reason, now, by, policy=None)
+
+
+def _purge(
+    reg: Registry,
+    ref: str,
+    reason: str,
+    now: datetime,
+    by: str | None,
+    policy: str | None,
+) -> dict[str, Any]:
+    from registry.service import _Plan
+
+    decided: dict[str, Any] = {}
+
+    def build(conn: Connection) -> _Plan:
+        subject = _subject(reg, conn, ref)
+        rid = decided["id"] = subject.id
+        tombstone = _tombstones(conn, rid).get(rid)
+        present = _present(conn, rid)
+        if tombstone:  # purged before, perhaps not to the end: finish it
+            decided["tombstone"] = tombstone
+            return _Plan([])
+        if not present:
+            raise InputError(f"no stored bytes of {rid[7:19]} to purge")
+        holds = _holds(conn, rid).get(rid)
+        if holds:
+            raise RefusedError(
+                f"{rid[7:19]} is under legal hold ({holds[0]['reason']}): release it first "
+                "with prov retention release"
+            )
+        retention = subject.retention(queries.policies(reg, conn))
+        if retention.retained(now):
+            assert retention.retain_until is not None
+            raise RefusedError(
+                f"{rid[7:19]} is retained until {format_time(retention.retain_until)} "
+                f"by policy {', '.join(p[7:19] for p in retention.deciding)}"
+            )
+        attributes: dict[str, Any] = {
+            "reason": reason,
+            "locations": [{"store": s, "uri": u} for s, u in present],
+        }
+        if policy:
+            attributes["policy"] = policy
+        record = reg._new_record(
+            "tombstone",
+            subject.record["name"],
+            links=[{"rel": "about", "id": rid}],
+            attributes=attributes,
+        )
+        if by:
+            record["created_by"] = by
+        return _Plan([record])
+
+    logged = reg._append(build)
+    rid = decided["id"]
+    tombstone = decided.get("tombstone") or logged[0].id
+    removed = _finish(reg, rid)
+    return {"id": rid, "tombstone": tombstone, "removed": removed}
+
+
+def _finish(reg: Registry, rid: str) -> list[dict[str, str]]:
+    """Steps 2 and 3 for a tombstoned record: delete its bytes where they are still present,
+    keeping objects another live record needs, then log each emptied location."""
+    from registry.service import _Plan
+
+    with db.read_tx(reg.engine) as conn:
+        present = _present(conn, rid)
+        entry = reg._entry(conn, rid)
+        needed = _needed_elsewhere(reg, conn, rid) if present else set()
+    assert entry is not None
+    removed = []
+    for store, uri in present:
+        if store != reg.store.name:
+            raise InputError(f"store {store!r} is not configured here: cannot purge {uri}")
+        for sha in _objects(reg, entry.record) - needed:
+            with contextlib.suppress(FileNotFoundError):
+                reg.store.path_for(sha).unlink()
+        removed.append({"store": store, "uri": uri})
+    if removed:
+        records = [
+            reg._new_record(
+                "attestation",
+                f"stored-at {loc['store']}",
+                links=[{"rel": "about", "id": rid}],
+                attributes={
+                    "predicate": "stored-at",
+                    "body": {"action": "removed", **loc, "version": None},
+                },
+            )
+            for loc in removed
+        ]
+        reg._append(lambda conn: _Plan(list(records)))
+    return removed
+
+
+def _objects(reg: Registry, record: Mapping[str, Any]) -> set[str]:
+    """The local objects holding a record's bytes: its own, and a directory's files."""
+    subject = record.get("subject") or {}
+    sha = subject.get("digest", {}).get("sha256")
+    if not sha:
+        return set()
+    out = {sha}
+    if "manifest" in subject:
+        with contextlib.suppress(OSError, ValueError):
+            out |= {e["sha256"] for e in json.loads(reg.store.read_bytes(sha))}
+    return out
+
+
+def _needed_elsewhere(reg: Registry, conn: Connection, rid: str) -> set[str]:
+    """Objects that other records, stored here and not tombstoned, still hold."""
+    tombstoned = _tombstones(conn)
+    needed: set[str] = set()
+    for other, envelope in db.query(
+        conn,
+        "SELECT l.record_id, e.envelope FROM locations l "
+        "JOIN records r ON r.id = l.record_id JOIN log_entries e ON e.seq = r.seq "
+        "WHERE l.store = :store AND l.present = :yes AND l.record_id <> :rid",
+        {"store": reg.store.name, "yes": True, "rid": rid},
+    ):
+        if other not in tombstoned:
+            needed |= _objects(reg, _payload(envelope))
+    return needed
+
+
+# ---------------------------------------------------------------------------- plan, apply
+
+
+def _evaluate(reg: Registry, now: datetime) -> Iterator[dict[str, Any]]:
+    """Every record some policy applies to, with its retention and state at ``now``."""
+    with db.read_tx(reg.engine) as conn:
+        policies = queries.policies(reg, conn)
+        holds = _holds(conn)
+        tombstoned = _tombstones(conn)
+        stored = {r for (r,) in db.query(conn, _STORED, {"yes": True})}
+        tags: dict[str, dict[str, str]] = {}
+        if any(p["attributes"].get("applies_to", {}).get("tags") for _, p in policies):
+            for rid, k, v in db.query(conn, "SELECT record_id, key, value FROM tags", {}):
+                tags.setdefault(rid, {})[k] = v
+        rows = list(db.rows(conn, _RECORDS, {}))
+    for rid, kind, name, created_at, logged_at in rows:
+        record = {"kind": kind, "name": name, "created_at": created_at, "tags": tags.get(rid, {})}
+        retention = retention_of(record, parse_time(logged_at), policies)
+        if retention.retain_until is None:
+            continue
+        yield {
+            "id": rid,
+            "kind": kind,
+            "name": name,
+            "retain_until": format_time(retention.retain_until),
+            "on_expiry": retention.on_expiry,
+            "policies": list(retention.deciding),
+            "state": retention.state(now, rid in holds, rid in tombstoned),
+            "stored": rid in stored,
+            "unfinished": rid in tombstoned and rid in stored,
+        }
+
+
+_RECORDS = """SELECT r.id, r.kind, r.name, r.created_at, e.logged_at
+    FROM records r JOIN log_entries e ON e.seq = r.seq
+    WHERE r.kind NOT IN ('policy', 'key', 'tombstone') ORDER BY r.seq"""
+_STORED = "SELECT DISTINCT record_id FROM locations WHERE present = :yes"
+
+
+def plan(reg: Registry, now: datetime) -> dict[str, Any]:
+    """``prov retention plan``: what expires when (a dry run; nothing is written).
+
+    ``due`` lists the records whose retention is over at ``now``, with what their policy says
+    (``expired-purge`` is what ``apply`` purges, ``expired-review`` waits for a person,
+    ``held`` waits for a release); ``upcoming`` counts expiries by year.
+    """
+    due, upcoming, counts = [], dict[str, int](), dict[str, int]()
+    for item in _evaluate(reg, now):
+        counts[item["state"]] = counts.get(item["state"], 0) + 1
+        expired = item["retain_until"] <= format_time(now)
+        if (
+            item["state"].startswith("expired-")
+            or item["unfinished"]
+            or (item["state"] == "held" and expired)
+        ):
+            due.append(item)
+        elif item["state"] == "retained":
+            year = item["retain_until"][:4]
+            upcoming[year] = upcoming.get(year, 0) + 1
+    return {"now": format_time(now), "states": counts, "due": due, "upcoming": upcoming}
+
+
+def apply(reg: Registry, now: datetime, by: str | None = None) -> dict[str, Any]:
+    """``prov retention apply``: purge the stored bytes of every record whose policy says
+    ``purge`` and whose retention is over, not held, each with a tombstone; finish purges a
+    crash interrupted. Records whose policy says ``review`` or ``keep`` are left alone."""
+    purged, finished = [], []
+    for item in plan(reg, now)["due"]:
+        if item["unfinished"]:
+            _finish(reg, item["id"])
+            finished.append(item["id"])
+        elif item["state"] == "expired-purge" and item["stored"]:
+            done = _purge(reg, item["id"], "retention-expired", now, by, item["policies"][0])
+            purged.append(done)
+    return {"purged": purged, "finished": finished}
