@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = ["apply", "hold", "plan", "release", "rm", "status"]
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 _HOLD_EVENTS = """
     SELECT r.id, l.dst, e.envelope FROM records r
     JOIN links l ON l.src = r.id AND l.rel = 'about'
@@ -274,7 +276,8 @@ def _finish(reg: Registry, rid: str) -> list[dict[str, str]]:
     for store, uri in present:
         if store != reg.store.name:
             raise InputError(f"store {store!r} is not configured here: cannot purge {uri}")
-        for sha in _objects(reg, entry.record) - needed:
+        # A directory's files before its manifest, so a purge cut short can still find them.
+        for sha in [s for s in reversed(_objects(reg, entry.record)) if s not in needed]:
             with contextlib.suppress(FileNotFoundError):
                 reg.store.path_for(sha).unlink()
         removed.append({"store": store, "uri": uri})
@@ -295,16 +298,24 @@ def _finish(reg: Registry, rid: str) -> list[dict[str, str]]:
     return removed
 
 
-def _objects(reg: Registry, record: Mapping[str, Any]) -> set[str]:
-    """The local objects holding a record's bytes: its own, and a directory's files."""
+def _objects(reg: Registry, record: Mapping[str, Any]) -> list[str]:
+    """The local objects holding a record's bytes: its own first, then a directory's files
+    (only well-formed digests: a damaged manifest names no path to delete)."""
     subject = record.get("subject") or {}
     sha = subject.get("digest", {}).get("sha256")
-    if not sha:
-        return set()
-    out = {sha}
+    if not isinstance(sha, str) or not _SHA256.fullmatch(sha):
+        return []
+    out = [sha]
     if "manifest" in subject:
-        with contextlib.suppress(OSError, ValueError):
-            out |= {e["sha256"] for e in json.loads(reg.store.read_bytes(sha))}
+        with contextlib.suppress(OSError, ValueError, TypeError):
+            entries = json.loads(reg.store.read_bytes(sha))
+            out += [
+                e["sha256"]
+                for e in entries
+                if isinstance(e, dict)
+                and isinstance(e.get("sha256"), str)
+                and _SHA256.fullmatch(e["sha256"])
+            ]
     return out
 
 
@@ -320,7 +331,7 @@ def _needed_elsewhere(reg: Registry, conn: Connection, rid: str) -> set[str]:
         {"store": reg.store.name, "yes": True, "rid": rid},
     ):
         if other not in tombstoned:
-            needed |= _objects(reg, _payload(envelope))
+            needed.update(_objects(reg, _payload(envelope)))
     return needed
 
 

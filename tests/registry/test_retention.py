@@ -172,6 +172,28 @@ def test_bytes_another_record_still_needs_are_kept(scratch, tmp_path):
         scratch.rm(b.id, "erasure", later)
 
 
+def test_a_directory_purge_removes_its_files_but_not_those_a_kept_record_holds(scratch, tmp_path):
+    write(tmp_path / "d" / "a.txt", "file a\n")
+    write(tmp_path / "d" / "sub" / "b.txt", "file b\n")
+    scratch.add_policy(
+        "keep-b",
+        {
+            "duration": "P10Y",
+            "applies_to": {"name_glob": "b.txt"},
+            "on_expiry": "review",
+            "basis": "contract",
+        },
+    )
+    kept = scratch.add(tmp_path / "d" / "sub" / "b.txt")
+    directory = scratch.add(tmp_path / "d")
+    manifest = directory.record["subject"]["digest"]["sha256"]
+    a_sha = hashlib.sha256(b"file a\n").hexdigest()
+    scratch.rm(directory.id, "erasure", utcnow() + 31 * DAY)
+    assert not scratch.store.has(manifest) and not scratch.store.has(a_sha)
+    assert scratch.store.has(kept.record["subject"]["digest"]["sha256"])
+    assert scratch.verify(full=True, content=True)["ok"]
+
+
 def test_latest_policy_wins_and_the_most_conservative_action():
     created = "2020-01-01T00:00:00.000000Z"
     record = {"kind": "dataset", "name": "d", "created_at": created, "tags": {}}
