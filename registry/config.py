@@ -10,13 +10,20 @@
     [keys]
     signer = <keyid>
     log = <keyid>
+
+    [core]
+    remote = backup                             (the default remote of push/pull; optional)
+
+    [remote "backup"]                           (prov remote add; docs/storage.md)
+    url = s3://bucket/prefix
+    endpoint_url = http://127.0.0.1:8333        (store options, never credentials)
 """
 
 from __future__ import annotations
 
 import configparser
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from registry.errors import ConfigError
@@ -57,6 +64,9 @@ class Config:
     signer: str
     log_key: str
     database_url: str | None = None
+    #: Remote name -> its options (``url`` and store options such as ``endpoint_url``).
+    remotes: dict[str, dict[str, str]] = field(default_factory=dict)
+    default_remote: str | None = None
 
     @classmethod
     def load(cls, prov_dir: Path) -> Config:
@@ -76,6 +86,12 @@ class Config:
                 signer=parser.get("keys", "signer"),
                 log_key=parser.get("keys", "log"),
                 database_url=parser.get("registry", "database_url", fallback=None),
+                remotes={
+                    section[len('remote "') : -1]: dict(parser[section])
+                    for section in parser.sections()
+                    if section.startswith('remote "') and section.endswith('"')
+                },
+                default_remote=parser.get("core", "remote", fallback=None),
             )
         except (configparser.Error, UnicodeDecodeError) as e:
             reason = str(e).splitlines()[0]
@@ -90,6 +106,10 @@ class Config:
         if self.database_url:
             parser["registry"]["database_url"] = self.database_url
         parser["keys"] = {"signer": self.signer, "log": self.log_key}
+        if self.default_remote:
+            parser["core"] = {"remote": self.default_remote}
+        for name, options in sorted(self.remotes.items()):
+            parser[f'remote "{name}"'] = options
         tmp = prov_dir / "config.tmp"
         with tmp.open("w", encoding="utf-8") as f:
             parser.write(f)

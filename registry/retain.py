@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -33,6 +32,8 @@ from sqlalchemy import Connection
 from provenance.timefmt import format_time, parse_time
 from registry import db, queries
 from registry.errors import InputError, RefusedError
+from registry.stores import Store
+from registry.transfer import objects, root_of
 from retention.holds import HOLD, RELEASE, active_holds
 from retention.policy import Retention, retention_of
 
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
 
 __all__ = ["apply", "hold", "plan", "release", "rm", "status"]
 
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 _HOLD_EVENTS = """
     SELECT r.id, l.dst, e.envelope FROM records r
     JOIN links l ON l.src = r.id AND l.rel = 'about'
@@ -264,63 +264,41 @@ def _purge(
 
 def _finish(reg: Registry, rid: str) -> list[dict[str, str]]:
     """Steps 2 and 3 for a tombstoned record: delete its bytes where they are still present,
-    keeping objects another live record needs, then log each emptied location."""
+    keeping objects another live record needs, then log each emptied location.
+
+    Raises:
+        NotFoundError: a location's remote is no longer configured here.
+        RefusedError: a store's own lock (S3 Object Lock) refuses the deletion.
+        StorageError: a store failed (``prov retention apply`` finishes the purge later).
+    """
+    from registry.remotes import store, stored_at
     from registry.service import _Plan
 
     with db.read_tx(reg.engine) as conn:
         present = _present(conn, rid)
         entry = reg._entry(conn, rid)
-        needed = _needed_elsewhere(reg, conn, rid) if present else set()
     assert entry is not None
+    root = root_of(entry.record)
     removed = []
-    for store, uri in present:
-        if store != reg.store.name:
-            raise InputError(f"store {store!r} is not configured here: cannot purge {uri}")
-        # A directory's files before its manifest, so a purge cut short can still find them.
-        for sha in [s for s in reversed(_objects(reg, entry.record)) if s not in needed]:
-            with contextlib.suppress(FileNotFoundError):
-                reg.store.path_for(sha).unlink()
-        removed.append({"store": store, "uri": uri})
-    if removed:
-        records = [
-            reg._new_record(
-                "attestation",
-                f"stored-at {loc['store']}",
-                links=[{"rel": "about", "id": rid}],
-                attributes={
-                    "predicate": "stored-at",
-                    "body": {"action": "removed", **loc, "version": None},
-                },
-            )
-            for loc in removed
-        ]
-        reg._append(lambda conn: _Plan(list(records)))
+    for name, uri in present:
+        st = store(reg, name)
+        objs = objects(st, root)
+        with db.read_tx(reg.engine) as conn:
+            needed = _needed_elsewhere(reg, conn, rid, st)
+        # A directory's files before its root, so a purge cut short can still find them.
+        for obj in objs:
+            if st.locate(obj) not in needed:
+                st.delete(obj)
+        st.unseal(rid)
+        removed.append({"store": name, "uri": uri})
+        record = stored_at(reg, rid, name, uri, None, "removed")
+        reg._append(lambda conn, r=record: _Plan([r]))
     return removed
 
 
-def _objects(reg: Registry, record: Mapping[str, Any]) -> list[str]:
-    """The local objects holding a record's bytes: its own first, then a directory's files
-    (only well-formed digests: a damaged manifest names no path to delete)."""
-    subject = record.get("subject") or {}
-    sha = subject.get("digest", {}).get("sha256")
-    if not isinstance(sha, str) or not _SHA256.fullmatch(sha):
-        return []
-    out = [sha]
-    if "manifest" in subject:
-        with contextlib.suppress(OSError, ValueError, TypeError):
-            entries = json.loads(reg.store.read_bytes(sha))
-            out += [
-                e["sha256"]
-                for e in entries
-                if isinstance(e, dict)
-                and isinstance(e.get("sha256"), str)
-                and _SHA256.fullmatch(e["sha256"])
-            ]
-    return out
-
-
-def _needed_elsewhere(reg: Registry, conn: Connection, rid: str) -> set[str]:
-    """Objects that other records, stored here and not tombstoned, still hold."""
+def _needed_elsewhere(reg: Registry, conn: Connection, rid: str, st: Store) -> set[str]:
+    """Objects (as ``st`` locates them) that other records present in ``st``, not
+    tombstoned, still hold."""
     tombstoned = _tombstones(conn)
     needed: set[str] = set()
     for other, envelope in db.query(
@@ -328,10 +306,15 @@ def _needed_elsewhere(reg: Registry, conn: Connection, rid: str) -> set[str]:
         "SELECT l.record_id, e.envelope FROM locations l "
         "JOIN records r ON r.id = l.record_id JOIN log_entries e ON e.seq = r.seq "
         "WHERE l.store = :store AND l.present = :yes AND l.record_id <> :rid",
-        {"store": reg.store.name, "yes": True, "rid": rid},
+        {"store": st.name, "yes": True, "rid": rid},
     ):
-        if other not in tombstoned:
-            needed.update(_objects(reg, _payload(envelope)))
+        if other in tombstoned:
+            continue
+        with contextlib.suppress(InputError):
+            root = root_of(_payload(envelope))
+            # A directory's listing: ours when the local store has it, else the store's own.
+            source = reg.local if root.tree and reg.local.exists(root) else st
+            needed.update(st.locate(o) for o in objects(source, root))
     return needed
 
 

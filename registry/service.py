@@ -54,6 +54,8 @@ from registry.keystore import KeyStore
 from registry.log import MerkleLog
 from registry.objects import ObjectStore
 from registry.statcache import StatCache
+from registry.stores import LOCAL
+from registry.stores.local import LocalStore
 from registry.tables import (
     KeyRow,
     LocationRow,
@@ -225,6 +227,7 @@ class Registry:
         self.config = config
         self.engine = engine
         self.store = ObjectStore(prov_dir / "objects")
+        self.local = LocalStore(LOCAL, prov_dir / "objects", self.store)
         self.keystore = KeyStore(prov_dir / "keys")
         self.merkle = MerkleLog()
         self._signers: dict[str, Signer] = {}
@@ -679,6 +682,7 @@ class Registry:
         store: bool = True,
         progress: Callable[[int], None] | None = None,
         hasher: FileHasher | None = None,
+        remote: str | None = None,
     ) -> Added:
         """Hash a file or directory, store its bytes, and register it.
 
@@ -693,13 +697,23 @@ class Registry:
             links: ``(rel, ref)`` pairs; refs are ids or unique prefixes.
             hasher: a :meth:`hasher` that may already hold digests (and staged objects) of the
                 files, hashed before the registry's database layer was even loaded.
+            remote: also copy the bytes to this remote, before anything is logged (a remote
+                that fails leaves nothing registered), then log that location too.
 
         Raises:
             InputError: bad kind, missing/unreadable path, symlink loop, bad link relation.
-            NotFoundError: a link target does not exist.
+            NotFoundError: a link target or the remote does not exist.
+            StorageError: the remote cannot be reached or written.
         """
+        from registry import remotes, transfer
+
         p, resolved_links = add_arguments(path, kind, links, self.resolve)
         name = name or self._default_name(p)
+        dst = remotes.store(self, remote) if remote else None
+        if dst is not None:
+            if not store:
+                raise InputError("--remote stores bytes: it cannot go with --no-store")
+            dst.check()
         if hasher is None:
             hasher = self.hasher(p, store, progress)
         try:
@@ -715,6 +729,8 @@ class Registry:
                 latest = self._latest_named(conn, name)
             if not (latest and _same_bytes(latest.record, subject)):  # else the same profile
                 attributes = describe(p)
+        if dst is not None:
+            transfer.copy(self.local, dst, transfer.root_of({"subject": subject}))
         result = self.register_artifact(
             kind or guess_kind(p),
             name,
@@ -726,6 +742,8 @@ class Registry:
             keep_kind=kind is None,
         )
         StatCache(self.prov_dir).save(hasher.updates)
+        if dst is not None and dst.name != LOCAL:
+            remotes.push(self, result.id, dst.name, utcnow())
         return Added(
             result.id,
             result.seq,
@@ -827,23 +845,10 @@ class Registry:
         )
 
     def _stored_at(self, rid: str, subject: Mapping[str, Any]) -> dict[str, Any]:
+        from registry.remotes import stored_at
+
         sha = subject["digest"]["sha256"]
-        return self._new_record(
-            "attestation",
-            f"stored-at {self.store.name}",
-            links=[
-                {"rel": "about", "id": rid},
-            ],
-            attributes={
-                "predicate": "stored-at",
-                "body": {
-                    "action": "stored",
-                    "store": self.store.name,
-                    "uri": self.store.uri_for(sha),
-                    "version": None,
-                },
-            },
-        )
+        return stored_at(self, rid, self.store.name, self.store.uri_for(sha), None)
 
     def attest(self, ref: str, predicate: str, body: Any = None) -> Registered:
         """Sign a statement about a record (``prov attest``): ``approval``, ``evaluation``,
@@ -1248,6 +1253,42 @@ class Registry:
         from registry import retain
 
         return retain.rm(self, ref, reason, now or utcnow())
+
+    # ------------------------------------------------------------------ remotes
+
+    def add_remote(self, name: str, url: str, **options: str) -> dict[str, Any]:
+        """Configure an artifact store (``prov remote add``); see docs/storage.md."""
+        from registry import remotes
+
+        return remotes.add_remote(self, name, url, dict(options))
+
+    def remotes(self) -> list[dict[str, Any]]:
+        """The configured remotes (``prov remote list``)."""
+        from registry import remotes
+
+        return remotes.list_remotes(self)
+
+    def set_default_remote(self, name: str) -> dict[str, Any]:
+        """Make ``name`` the remote push and pull use by default (``prov remote default``)."""
+        from registry import remotes
+
+        return remotes.set_default(self, name)
+
+    def push(
+        self, ref: str | None = None, remote: str | None = None, now: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Copy bytes to a remote, re-hashed, each new location logged (``prov push``)."""
+        from registry import remotes
+
+        return remotes.push(self, ref, remote, now or utcnow())
+
+    def pull(
+        self, ref: str | None = None, remote: str | None = None, now: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """Copy bytes from a remote into the local store, re-hashed (``prov pull``)."""
+        from registry import remotes
+
+        return remotes.pull(self, ref, remote, now or utcnow())
 
     def rebuild(self) -> dict[str, Any]:
         """Recompute the Merkle nodes and derived tables from the envelopes (``prov rebuild``)."""

@@ -11,15 +11,18 @@ envelopes and compared row by row. The per-record work (decoding, hashing and Ed
 100 µs a record) runs in worker processes, one per core (:mod:`registry.verify_records`); the
 main process replays the log in order to decide which keys were trusted when.
 
-``--content``: every stored object is re-hashed.
+``--content``: every stored object is re-hashed, in every store that holds it (objects of
+tombstoned records are excused; a configured remote that cannot be reached is a problem).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import multiprocessing
 import os
+import re
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
@@ -29,12 +32,15 @@ from sqlalchemy import Connection, func, select
 
 from provenance import merkle
 from provenance.checkpoint import SignedNote
+from provenance.dsse import Envelope
 from provenance.errors import ProvenanceError
 from provenance.keys import key_id
 from registry import db
 from registry.derive import DerivedTables, key_trusted
 from registry.errors import InputError
+from registry.errors import RegistryError as ProvError
 from registry.log import node_key
+from registry.stores import LOCAL, Obj
 from registry.tables import (
     CheckpointRow,
     KeyRow,
@@ -59,6 +65,9 @@ if TYPE_CHECKING:
     from registry.service import Registry
 
 __all__ = ["Verifier"]
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_MD5 = re.compile(r"[0-9a-f]{32}")
 
 #: Log entries per unit of work.
 _CHUNK = 1000
@@ -365,53 +374,84 @@ class Verifier:
     # ---------------------------------------------------------------- content
 
     def _content(self, conn: Connection) -> None:
-        loc = LocationRow.__table__  # type: ignore[attr-defined]
-        rec = RecordRow.__table__  # type: ignore[attr-defined]
-        tomb = (
-            select(LinkRow.__table__.c.dst)
-            .join(  # type: ignore[attr-defined]
-                rec, rec.c.id == LinkRow.__table__.c.src
+        """Re-hash every object of every present location, in whichever store holds it."""
+        from registry.remotes import store
+        from registry.transfer import root_of
+
+        tombstoned = {
+            dst
+            for (dst,) in db.query(
+                conn,
+                "SELECT l.dst FROM links l JOIN records r ON r.id = l.src "
+                "WHERE r.kind = 'tombstone' AND l.rel = 'about'",
+                {},
             )
-            .where(  # type: ignore[attr-defined]
-                rec.c.kind == "tombstone", LinkRow.__table__.c.rel == "about"
-            )
-        )  # type: ignore[attr-defined]
-        tombstoned = set(conn.execute(tomb).scalars())
-        q = (
-            select(loc.c.record_id, loc.c.uri, rec.c.sha256)
-            .join(rec, rec.c.id == loc.c.record_id)
-            .where(loc.c.store == self.reg.store.name, loc.c.present.is_(True))
+        }
+        rows = db.query(
+            conn,
+            "SELECT l.record_id, l.store, e.envelope FROM locations l "
+            "JOIN records r ON r.id = l.record_id JOIN log_entries e ON e.seq = r.seq "
+            "WHERE l.present = :yes ORDER BY l.store, r.seq",
+            {"yes": True},
         )
-        store = self.reg.store
+        stores: dict[str, Any] = {}
         objects = 0
-        for rid, _uri, sha in conn.execute(q):
-            if rid in tombstoned or sha is None:
+        for rid, name, envelope in rows:
+            if rid in tombstoned:
+                continue
+            try:
+                root = root_of(json.loads(Envelope.from_bytes(bytes(envelope)).payload))
+            except (InputError, ProvenanceError, ValueError):
+                continue  # no bytes to check: --full reports a damaged record
+            if name not in stores:
+                try:
+                    stores[name] = store(self.reg, name)
+                    stores[name].check()
+                except ProvError as e:
+                    stores[name] = None
+                    self.problems.append(problem("store-unreachable", f"{name}: {e}"))
+            st = stores[name]
+            if st is None:
                 continue
             objects += 1
-            if not self._object(store, rid, sha):
-                continue  # a manifest that does not hash right lists nothing we can trust
-            for entry in self._manifest(store, sha):
+            if not self._object(st, rid, root) or not root.tree:
+                continue  # a listing that does not hash right lists nothing we can trust
+            try:
+                members = st.tree(root)
+            except (OSError, ValueError, KeyError, TypeError):
+                members = []
+            for m in members:
                 objects += 1
-                self._object(store, rid, entry["sha256"], str(entry.get("path")))
+                self._object(st, rid, Obj(m.sha256 or "", m.md5, m.size or -1), m.path)
         self.checked["objects"] = objects
 
-    def _object(self, store: Any, rid: str, sha: Any, path: str | None = None) -> bool:
+    def _object(self, st: Any, rid: str, obj: Obj, path: str | None = None) -> bool:
         """Re-hash one object; report and return False unless it is intact."""
-        what = f"object {str(sha)[:12]}" + (f" ({path})" if path else "")
-        try:
-            got = store.rehash(sha).sha256
-        except ValueError:  # not a digest at all: only a forged manifest says such things
+        name = obj.sha256 or obj.md5
+        where = "" if st.name == LOCAL else f" on {st.name}"
+        what = f"object {str(name)[:12]}" + (f" ({path})" if path else "") + where
+        by_md5 = st.keyed_by == "md5"
+        if not (_MD5.fullmatch(obj.md5) if by_md5 else _SHA256.fullmatch(obj.sha256)):
+            # not a digest at all: only a forged manifest says such things
             self.problems.append(
                 problem("object-corrupt", f"{what}: the manifest lists an invalid digest", rid=rid)
             )
             return False
+        sha, md5 = hashlib.sha256(), hashlib.md5()
+        try:
+            with st.open(obj) as f:
+                while chunk := f.read(4 << 20):
+                    sha.update(chunk)
+                    md5.update(chunk)
         except FileNotFoundError:
             self.problems.append(problem("object-missing", f"{what} is not in the store", rid=rid))
             return False
-        except OSError as e:
-            self.problems.append(problem("object-unreadable", f"{what}: {e.strerror}", rid=rid))
+        except (OSError, ProvError) as e:
+            detail = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            self.problems.append(problem("object-unreadable", f"{what}: {detail}", rid=rid))
             return False
-        if got != sha:
+        got, want = (md5.hexdigest(), obj.md5) if by_md5 else (sha.hexdigest(), obj.sha256)
+        if got != want:
             self.problems.append(
                 problem(
                     "object-corrupt",
@@ -421,15 +461,3 @@ class Verifier:
             )
             return False
         return True
-
-    @staticmethod
-    def _manifest(store: Any, sha: str) -> list[dict[str, Any]]:
-        try:
-            manifest = json.loads(store.read_bytes(sha))
-        except (OSError, ValueError):
-            return []
-        if isinstance(manifest, list) and all(
-            isinstance(e, dict) and "sha256" in e for e in manifest
-        ):
-            return manifest
-        return []

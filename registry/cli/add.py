@@ -39,14 +39,16 @@ def add(
     tag: list[str] = typer.Option([], help="K=V tag; repeatable."),
     link: list[str] = typer.Option([], help="REL=ID link to a registered record; repeatable."),
     no_store: bool = typer.Option(False, "--no-store", help="Register without keeping bytes."),
-    remote: str | None = typer.Option(None, help="Artifact store (default: the local store)."),
+    remote: str | None = typer.Option(
+        None, help="Also copy the bytes to this remote (before anything is logged)."
+    ),
     json_: bool = JsonOpt,
 ) -> None:
     """Register files or directories (sha256 + md5 in one read; unchanged files not re-read)."""
     if name and len(paths) > 1:
         raise InputError("--name names one record: give one path with it")
-    if remote not in (None, "local"):
-        raise InputError(f"no remote named {remote!r} (only the local store is configured)")
+    if remote is not None and no_store:
+        raise InputError("--remote stores bytes: it cannot go with --no-store")
     if kind is not None:
         artifact_kind(kind)
     tags = dict(_pairs(tag, "--tag"))
@@ -83,6 +85,7 @@ def add(
                     store=not no_store,
                     progress=progress[path],
                     hasher=hashers.get(path),
+                    remote=remote,
                 )
             )
     finally:

@@ -25,6 +25,7 @@ from registry.cli import (
     lookup,
     proof,
     rebuild,
+    remote,
     retention,
     serve,
     show,
@@ -73,11 +74,14 @@ app.command()(checkpoint.checkpoint)
 app.command()(rebuild.rebuild)
 app.command()(serve.serve)
 app.command()(retention.rm)
+app.command()(remote.push)
+app.command()(remote.pull)
 app.add_typer(proof.app, name="proof")
 app.add_typer(key.app, name="key")
 app.add_typer(token.app, name="token")
 app.add_typer(imports.app, name="import")
 app.add_typer(retention.app, name="retention")
+app.add_typer(remote.app, name="remote")
 
 
 def _fail(message: str, code: int) -> int:

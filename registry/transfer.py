@@ -1,0 +1,115 @@
+"""Copying a record's bytes between stores, each copy re-hashed (``prov push``, ``prov pull``,
+``prov add --remote``), and the objects a record holds in a store (for purges).
+
+A copy streams each object through a :class:`~registry.stores.VerifiedReader`: bytes that do
+not hash to what the record says are never written (the store aborts the write) and the copy
+fails. A directory's files go first and its root object last, so a root in a store means the
+whole tree is there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from registry.errors import InputError, StorageError
+from registry.files import ManifestEntry, manifest_bytes
+from registry.stores import Member, Obj, Store, VerifiedReader
+from registry.stores.local import LocalStore
+
+__all__ = ["copy", "objects", "root_of"]
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_MD5 = re.compile(r"[0-9a-f]{32}")
+
+
+def root_of(record: Mapping[str, Any]) -> Obj:
+    """The object holding a record's bytes (a directory's: its manifest).
+
+    Raises:
+        InputError: the record has no bytes (not an artifact).
+    """
+    subject = record.get("subject") or {}
+    digest = subject.get("digest") or {}
+    if not isinstance(digest.get("sha256"), str) or not isinstance(digest.get("md5"), str):
+        raise InputError(f"{record.get('kind')} {record.get('name')!r} has no bytes to store")
+    tree = "manifest" in subject
+    size = subject.get("size")
+    sha = str(subject["manifest"]).removeprefix("sha256:") if tree else digest["sha256"]
+    return Obj(sha, digest["md5"], size if isinstance(size, int) else -1, tree)
+
+
+def _member_obj(m: Member) -> Obj:
+    assert m.sha256 is not None and m.size is not None
+    return Obj(m.sha256, m.md5, m.size)
+
+
+def objects(store: Store, root: Obj) -> list[Obj]:
+    """A record's objects in ``store``: a directory's files, then its root (the order a
+    purge deletes them in, so a purge cut short still finds the files through the root)."""
+    if not root.tree:
+        return [root]
+    try:
+        members = store.tree(root)
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        return [root]
+    # Only well-formed digests: a damaged listing names no path to delete.
+    return [
+        Obj(m.sha256 or "0" * 64, m.md5, m.size or 0)
+        for m in members
+        if _MD5.fullmatch(str(m.md5)) and (m.sha256 is None or _SHA256.fullmatch(str(m.sha256)))
+    ] + [root]
+
+
+def _copy_one(src: Store, dst: Store, obj: Obj) -> None:
+    if dst.exists(obj):
+        return
+    with src.open(obj) as f:
+        reader = VerifiedReader(obj, f, what=f"{src.name}: {src.locate(obj)}")
+        try:
+            dst.put(obj, reader)  # type: ignore[arg-type]
+            reader.check()
+        except StorageError:
+            dst.delete(obj)
+            raise
+
+
+def copy(src: Store, dst: Store, root: Obj) -> None:
+    """Copy a record's objects from ``src`` to ``dst`` (objects ``dst`` has are skipped).
+
+    Raises:
+        StorageError: a store failed, or bytes in ``src`` are not what the record says.
+        FileNotFoundError: ``src`` lacks an object.
+    """
+    if not root.tree:
+        _copy_one(src, dst, root)
+        return
+    if dst.exists(root):
+        return
+    members = src.tree(root)
+    full: list[Member] = []
+    for m in members:
+        if m.sha256 is not None and m.size is not None:
+            _copy_one(src, dst, _member_obj(m))
+            full.append(m)
+            continue
+        # Keyed by MD5 alone (DVC): learn the SHA-256 by reading, into our own store only.
+        if not isinstance(dst, LocalStore):
+            raise StorageError(f"{src.name} lists {m.path} without a SHA-256: pull it first")
+        with src.open(Obj("0" * 64, m.md5, -1)) as f:
+            d = dst.put_new(f)
+        if d.md5 != m.md5:
+            raise StorageError(f"{src.name}: {m.path} hashes to md5:{d.md5}, not md5:{m.md5}")
+        full.append(Member(m.path, d.md5, d.sha256, d.size))
+    manifest = manifest_bytes(
+        [ManifestEntry(m.path, m.sha256 or "", m.md5, m.size or 0) for m in full]
+    )
+    got = hashlib.sha256(manifest).hexdigest()
+    if got != root.sha256:
+        raise StorageError(
+            f"{src.name}: the directory's files there make manifest sha256:{got[:12]}, "
+            f"not the recorded sha256:{root.sha256[:12]}"
+        )
+    dst.put_tree(root, manifest, full)
