@@ -31,6 +31,7 @@ __all__ = [
     "set_default",
     "store",
     "stored_at",
+    "sync_locks",
 ]
 
 _PRESENT = "SELECT store, uri, version FROM locations WHERE record_id = :rid AND present = :yes"
@@ -84,8 +85,10 @@ def store(reg: Registry, name: str | None) -> Store:
     options = reg.config.remotes.get(name)
     if options is None:
         raise NotFoundError(f"no remote named {name!r} (prov remote list)")
-    opts = {k: v for k, v in options.items() if k != "url"}
-    return open_store(name, options["url"], opts, reg.root)
+    if name not in reg._stores:  # clients are made once per registry (boto3's costs ~50 ms)
+        opts = {k: v for k, v in options.items() if k != "url"}
+        reg._stores[name] = open_store(name, options["url"], opts, reg.root)
+    return reg._stores[name]
 
 
 def stored_at(
@@ -194,3 +197,19 @@ def pull(reg: Registry, ref: str | None, remote: str | None, now: datetime) -> l
         raise InputError("pull copies from a remote: name one other than local")
     src.check()
     return _transfer(reg, _targets(reg, ref, src.name, LOCAL), src, reg.local, now)
+
+
+def sync_locks(reg: Registry, rid: str, now: datetime) -> None:
+    """Bring the storage's own locks of a record in line with the registry: retain-until
+    extended to the record's date, legal hold on while a hold is in force, off otherwise."""
+    with db.read_tx(reg.engine) as conn:
+        rows = db.query(conn, _PRESENT, {"rid": rid, "yes": True})
+        entry = reg._entry(conn, rid)
+    if entry is None:
+        return
+    for name, _uri, _version in rows:
+        if name == LOCAL:
+            continue
+        st = store(reg, name)
+        if st.worm:
+            protect(reg, rid, st, root_of(entry.record), now)

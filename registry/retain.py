@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
-from provenance.timefmt import format_time, parse_time
+from provenance.timefmt import format_time, parse_time, utcnow
 from registry import db, queries
 from registry.errors import InputError, RefusedError
 from registry.stores import Store
@@ -184,7 +184,12 @@ def _hold_record(
             record["created_by"] = by
         return _Plan([record])
 
-    return reg._append(build)[0]
+    from registry.remotes import sync_locks
+
+    logged = reg._append(build)[0]
+    # The registry's hold is in force once logged; the storage's own follows.
+    sync_locks(reg, reg.resolve(ref), utcnow())
+    return logged
 
 
 # ---------------------------------------------------------------------------- purging
@@ -380,11 +385,25 @@ def plan(reg: Registry, now: datetime) -> dict[str, Any]:
     return {"now": format_time(now), "states": counts, "due": due, "upcoming": upcoming}
 
 
+def _worm_candidates(reg: Registry) -> list[tuple[str]]:
+    """Records present in some remote store (whose locks ``apply`` brings up to date)."""
+    with db.read_tx(reg.engine) as conn:
+        return db.query(
+            conn,
+            "SELECT DISTINCT record_id FROM locations WHERE present = :yes AND store <> :local",
+            {"yes": True, "local": "local"},
+        )
+
+
 def apply(reg: Registry, now: datetime, by: str | None = None) -> dict[str, Any]:
     """``prov retention apply``: purge the stored bytes of every record whose policy says
     ``purge`` and whose retention is over, not held, each with a tombstone; finish purges a
     crash interrupted. Records whose policy says ``review`` or ``keep`` are left alone."""
+    from registry.remotes import sync_locks
+
     purged, finished = [], []
+    for (rid,) in _worm_candidates(reg):
+        sync_locks(reg, rid, now)
     for item in plan(reg, now)["due"]:
         if item["unfinished"]:
             _finish(reg, item["id"])

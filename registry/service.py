@@ -54,7 +54,7 @@ from registry.keystore import KeyStore
 from registry.log import MerkleLog
 from registry.objects import ObjectStore
 from registry.statcache import StatCache
-from registry.stores import LOCAL
+from registry.stores import LOCAL, Store
 from registry.stores.local import LocalStore
 from registry.tables import (
     KeyRow,
@@ -228,6 +228,7 @@ class Registry:
         self.engine = engine
         self.store = ObjectStore(prov_dir / "objects")
         self.local = LocalStore(LOCAL, prov_dir / "objects", self.store)
+        self._stores: dict[str, Store] = {}  # remotes opened so far (registry.remotes.store)
         self.keystore = KeyStore(prov_dir / "keys")
         self.merkle = MerkleLog()
         self._signers: dict[str, Signer] = {}

@@ -169,7 +169,9 @@ class S3Store(Store):
         try:
             got: dict[str, Any] = self.client.get_object_retention(Bucket=self.bucket, Key=key)
         except Exception as e:
-            if "NoSuchObjectLockConfiguration" in _code(e):
+            if "ObjectLockConfiguration" in _code(
+                e
+            ):  # none yet (AWS: NoSuch…, SeaweedFS: …NotFound)
                 return None
             raise
         until = got.get("Retention", {}).get("RetainUntilDate")
