@@ -46,6 +46,12 @@ class RefusedError(RegistryError):
     exit_code = 4
 
 
+class RetentionRefused(RefusedError):
+    """Refused because a retention date or a legal hold is in force (HTTP 423)."""
+
+    retention = True
+
+
 class StorageError(RegistryError):
     """The database or an artifact store is unavailable."""
 

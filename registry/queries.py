@@ -58,6 +58,10 @@ def show(reg: Registry, ref: str, now: datetime | None = None) -> dict[str, Any]
         envelope = Envelope.from_bytes(bytes(env_bytes))
         record = json.loads(envelope.payload)
         keys, in_force = _trust_and_policies(reg, conn)
+        from registry.retain import holds_in_force, tombstones
+
+        holds = holds_in_force(conn, rid).get(rid, [])
+        tombstone = tombstones(conn, rid).get(rid)
         locations = [
             dict(zip(_LOCATION_FIELDS, (*r[:3], bool(r[3]), r[4]), strict=True))
             for r in db.query(
@@ -87,7 +91,7 @@ def show(reg: Registry, ref: str, now: datetime | None = None) -> dict[str, Any]
         "logged_at": logged_at,
         "signatures": signatures,
         "locations": locations,
-        "retention": retention.to_json(now or utcnow()),
+        "retention": retention.to_json(now or utcnow()) | {"holds": holds, "tombstone": tombstone},
     }
 
 

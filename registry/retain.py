@@ -31,7 +31,7 @@ from sqlalchemy import Connection
 
 from provenance.timefmt import format_time, parse_time, utcnow
 from registry import db, queries
-from registry.errors import InputError, RefusedError
+from registry.errors import InputError, RetentionRefused
 from registry.stores import Store
 from registry.transfer import objects, root_of
 from retention.holds import HOLD, RELEASE, active_holds
@@ -40,7 +40,7 @@ from retention.policy import Retention, retention_of
 if TYPE_CHECKING:
     from registry.service import Registered, Registry
 
-__all__ = ["apply", "hold", "plan", "release", "rm", "status"]
+__all__ = ["apply", "hold", "holds_in_force", "plan", "release", "rm", "status", "tombstones"]
 
 _HOLD_EVENTS = """
     SELECT r.id, l.dst, e.envelope FROM records r
@@ -62,7 +62,7 @@ def _payload(envelope: bytes) -> dict[str, Any]:
     return json.loads(Envelope.from_bytes(bytes(envelope)).payload)  # type: ignore[no-any-return]
 
 
-def _holds(conn: Connection, about: str | None = None) -> dict[str, list[dict[str, Any]]]:
+def holds_in_force(conn: Connection, about: str | None = None) -> dict[str, list[dict[str, Any]]]:
     """Holds in force: record id -> each hold's id, reason, principal and time."""
     where, params = ("AND l.dst = :about", {"about": about}) if about else ("", {})
     events, records = [], {}
@@ -85,7 +85,7 @@ def _holds(conn: Connection, about: str | None = None) -> dict[str, list[dict[st
     }
 
 
-def _tombstones(conn: Connection, about: str | None = None) -> dict[str, str]:
+def tombstones(conn: Connection, about: str | None = None) -> dict[str, str]:
     """Tombstoned record id -> its tombstone's id."""
     where, params = ("AND l.dst = :about", {"about": about}) if about else ("", {})
     return {dst: tid for dst, tid in db.query(conn, _TOMBSTONED.format(about=where), params)}
@@ -123,8 +123,8 @@ def status(reg: Registry, ref: str, now: datetime) -> dict[str, Any]:
     with db.read_tx(reg.engine) as conn:
         subject = _subject(reg, conn, ref)
         retention = subject.retention(queries.policies(reg, conn))
-        holds = _holds(conn, subject.id).get(subject.id, [])
-        tombstone = _tombstones(conn, subject.id).get(subject.id)
+        holds = holds_in_force(conn, subject.id).get(subject.id, [])
+        tombstone = tombstones(conn, subject.id).get(subject.id)
         present = _present(conn, subject.id)
     return {
         "id": subject.id,
@@ -170,7 +170,7 @@ def _hold_record(
         rid = queries.resolve_in(conn, ref)
         body: dict[str, Any] = {"reason": reason}
         if predicate == RELEASE:
-            holds = _holds(conn, rid).get(rid)
+            holds = holds_in_force(conn, rid).get(rid)
             if not holds:
                 raise InputError(f"no legal hold is in force on {rid[7:19]}")
             body["holds"] = [h["id"] for h in holds]
@@ -224,23 +224,23 @@ def _purge(
     def build(conn: Connection) -> _Plan:
         subject = _subject(reg, conn, ref)
         rid = decided["id"] = subject.id
-        tombstone = _tombstones(conn, rid).get(rid)
+        tombstone = tombstones(conn, rid).get(rid)
         present = _present(conn, rid)
         if tombstone:  # purged before, perhaps not to the end: finish it
             decided["tombstone"] = tombstone
             return _Plan([])
         if not present:
             raise InputError(f"no stored bytes of {rid[7:19]} to purge")
-        holds = _holds(conn, rid).get(rid)
+        holds = holds_in_force(conn, rid).get(rid)
         if holds:
-            raise RefusedError(
+            raise RetentionRefused(
                 f"{rid[7:19]} is under legal hold ({holds[0]['reason']}): release it first "
                 "with prov retention release"
             )
         retention = subject.retention(queries.policies(reg, conn))
         if retention.retained(now):
             assert retention.retain_until is not None
-            raise RefusedError(
+            raise RetentionRefused(
                 f"{rid[7:19]} is retained until {format_time(retention.retain_until)} "
                 f"by policy {', '.join(p[7:19] for p in retention.deciding)}"
             )
@@ -304,7 +304,7 @@ def _finish(reg: Registry, rid: str) -> list[dict[str, str]]:
 def _needed_elsewhere(reg: Registry, conn: Connection, rid: str, st: Store) -> set[str]:
     """Objects (as ``st`` locates them) that other records present in ``st``, not
     tombstoned, still hold."""
-    tombstoned = _tombstones(conn)
+    tombstoned = tombstones(conn)
     needed: set[str] = set()
     for other, envelope in db.query(
         conn,
@@ -330,8 +330,8 @@ def _evaluate(reg: Registry, now: datetime) -> Iterator[dict[str, Any]]:
     """Every record some policy applies to, with its retention and state at ``now``."""
     with db.read_tx(reg.engine) as conn:
         policies = queries.policies(reg, conn)
-        holds = _holds(conn)
-        tombstoned = _tombstones(conn)
+        holds = holds_in_force(conn)
+        tombstoned = tombstones(conn)
         stored = {r for (r,) in db.query(conn, _STORED, {"yes": True})}
         tags: dict[str, dict[str, str]] = {}
         if any(p["attributes"].get("applies_to", {}).get("tags") for _, p in policies):

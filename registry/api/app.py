@@ -141,3 +141,4 @@ def require(role: str) -> Any:
 Reader = Annotated[Principal, require("reader")]
 Writer = Annotated[Principal, require("writer")]
 Auditor = Annotated[Principal, require("auditor")]
+Admin = Annotated[Principal, require("admin")]

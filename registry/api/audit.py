@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from provenance.timefmt import utcnow
 from registry import db
-from registry.api.app import Auditor, Reader, registry
+from registry.api.app import Admin, Auditor, Reader, registry
 from registry.api.problems import PROBLEMS, Problem
 from registry.api.records import REF, _json
 
@@ -57,6 +60,60 @@ def policies(request: Request, _: Reader) -> Response:
 def retention_status(ref: REF, request: Request, _: Reader) -> Response:
     shown = registry(request).show(ref)
     return _json({"id": shown["id"], **shown["retention"]})
+
+
+@router.get("/retention/plan", tags=["retention"], summary="What expires when (a dry run)")
+def retention_plan(request: Request, _: Reader) -> Response:
+    return _json(registry(request).retention_plan())
+
+
+class RetentionAct(BaseModel):
+    """A hold, a release or a purge: the record and why (logged with the principal)."""
+
+    model_config = ConfigDict(extra="forbid")
+    ref: str = Field(min_length=6, max_length=200)
+    reason: str = Field(min_length=1, max_length=10_000)
+
+
+def _logged(r: Any) -> Response:
+    return _json({"id": r.id, "seq": r.seq}, status=201)
+
+
+@router.post("/retention/holds", tags=["retention"], summary="Put a legal hold on a record")
+async def retention_hold(body: RetentionAct, request: Request, who: Admin) -> Response:
+    from registry import retain
+
+    reg = registry(request)
+    return _logged(await run_in_threadpool(retain.hold, reg, body.ref, body.reason, who.name))
+
+
+@router.post("/retention/releases", tags=["retention"], summary="Release a record's holds")
+async def retention_release(body: RetentionAct, request: Request, who: Admin) -> Response:
+    from registry import retain
+
+    reg = registry(request)
+    return _logged(await run_in_threadpool(retain.release, reg, body.ref, body.reason, who.name))
+
+
+@router.post(
+    "/retention/purges",
+    tags=["retention"],
+    summary="Purge a record's bytes with a tombstone (423 while retained or held)",
+)
+async def retention_purge(body: RetentionAct, request: Request, who: Admin) -> Response:
+    from registry import retain
+
+    reg = registry(request)
+    done = await run_in_threadpool(retain.rm, reg, body.ref, body.reason, utcnow(), who.name)
+    return _json(done)
+
+
+@router.post("/retention/apply", tags=["retention"], summary="Purge what the policies say to")
+async def retention_apply(request: Request, who: Admin) -> Response:
+    from registry import retain
+
+    reg = registry(request)
+    return _json(await run_in_threadpool(retain.apply, reg, utcnow(), who.name))
 
 
 @router.get("/health", tags=["health"], summary="Liveness and database reachability (no token)")

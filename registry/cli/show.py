@@ -56,4 +56,8 @@ def show(
     ret = info["retention"]
     if ret["retain_until"]:
         t.add_row("retain until", ret["retain_until"])
+    for h in ret.get("holds", []):
+        t.add_row("legal hold", f"{h['reason']} (by {h['by']}, {h['at']}, {h['id'][7:19]})")
+    if ret.get("tombstone"):
+        t.add_row("tombstone", f"bytes purged: {ret['tombstone'][7:19]}")
     console().print(t)

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any, BinaryIO
 
-from registry.errors import RefusedError, StorageError
+from registry.errors import RetentionRefused, StorageError
 from registry.stores import Obj, Store
 
 __all__ = ["S3Store"]
@@ -139,7 +139,7 @@ class S3Store(Store):
                 self.client.delete_object(Bucket=self.bucket, Key=key)
         except Exception as e:
             if _code(e) in _REFUSED:
-                raise RefusedError(
+                raise RetentionRefused(
                     f"remote {self.name} refuses to delete {key} ({_code(e)}): "
                     "its Object Lock retention or legal hold is still in force"
                 ) from None

@@ -58,6 +58,8 @@ ROUTES = [
     ("GET", "/v1/exports/prov-json", None, "auditor", 404),
     ("GET", "/v1/retention/policies", None, "reader", 200),
     ("GET", "/v1/retention/status/{rid}", None, "reader", 200),
+    ("GET", "/v1/retention/plan", None, "reader", 200),
+    ("POST", "/v1/retention/apply", None, "admin", 200),
     ("POST", "/api/v1/lineage", _event, "writer", 201),
 ]
 _MAY = {
