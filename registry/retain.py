@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -34,6 +33,7 @@ from registry import db, queries
 from registry.errors import InputError, RetentionRefused
 from registry.stores import Store
 from registry.transfer import objects, root_of
+from retention.bulk import Evaluator
 from retention.holds import HOLD, RELEASE, active_holds
 from retention.policy import Retention, retention_of
 
@@ -326,63 +326,64 @@ def _needed_elsewhere(reg: Registry, conn: Connection, rid: str, st: Store) -> s
 # ---------------------------------------------------------------------------- plan, apply
 
 
-def _evaluate(reg: Registry, now: datetime) -> Iterator[dict[str, Any]]:
-    """Every record some policy applies to, with its retention and state at ``now``."""
-    with db.read_tx(reg.engine) as conn:
-        policies = queries.policies(reg, conn)
-        holds = holds_in_force(conn)
-        tombstoned = tombstones(conn)
-        stored = {r for (r,) in db.query(conn, _STORED, {"yes": True})}
-        tags: dict[str, dict[str, str]] = {}
-        if any(p["attributes"].get("applies_to", {}).get("tags") for _, p in policies):
-            for rid, k, v in db.query(conn, "SELECT record_id, key, value FROM tags", {}):
-                tags.setdefault(rid, {})[k] = v
-        rows = list(db.rows(conn, _RECORDS, {}))
-    for rid, kind, name, created_at, logged_at in rows:
-        record = {"kind": kind, "name": name, "created_at": created_at, "tags": tags.get(rid, {})}
-        retention = retention_of(record, parse_time(logged_at), policies)
-        if retention.retain_until is None:
-            continue
-        yield {
-            "id": rid,
-            "kind": kind,
-            "name": name,
-            "retain_until": format_time(retention.retain_until),
-            "on_expiry": retention.on_expiry,
-            "policies": list(retention.deciding),
-            "state": retention.state(now, rid in holds, rid in tombstoned),
-            "stored": rid in stored,
-            "unfinished": rid in tombstoned and rid in stored,
-        }
-
-
-_RECORDS = """SELECT r.id, r.kind, r.name, r.created_at, e.logged_at
-    FROM records r JOIN log_entries e ON e.seq = r.seq
-    WHERE r.kind NOT IN ('policy', 'key', 'tombstone') ORDER BY r.seq"""
-_STORED = "SELECT DISTINCT record_id FROM locations WHERE present = :yes"
-
-
 def plan(reg: Registry, now: datetime) -> dict[str, Any]:
     """``prov retention plan``: what expires when (a dry run; nothing is written).
 
     ``due`` lists the records whose retention is over at ``now``, with what their policy says
     (``expired-purge`` is what ``apply`` purges, ``expired-review`` waits for a person,
-    ``held`` waits for a release); ``upcoming`` counts expiries by year.
+    ``held`` waits for a release), and purges a crash left unfinished; ``upcoming`` counts
+    expiries by year; ``states`` counts every record some policy applies to by state.
     """
+    with db.read_tx(reg.engine) as conn:
+        evaluator = Evaluator(queries.policies(reg, conn))
+        holds = holds_in_force(conn)
+        tombstoned = tombstones(conn)
+        stored = {r for (r,) in db.query(conn, _STORED, {"yes": True})}
+        tags: dict[str, dict[str, str]] = {}
+        if evaluator.uses_tags:
+            for rid, k, v in db.query(conn, "SELECT record_id, key, value FROM tags", {}):
+                tags.setdefault(rid, {})[k] = v
+        sql = _RECORDS_LOGGED if evaluator.uses_logged_at else _RECORDS
+        rows = db.query(conn, sql, {})
+    now_text = format_time(now)
     due, upcoming, counts = [], dict[str, int](), dict[str, int]()
-    for item in _evaluate(reg, now):
-        counts[item["state"]] = counts.get(item["state"], 0) + 1
-        expired = item["retain_until"] <= format_time(now)
-        if (
-            item["state"].startswith("expired-")
-            or item["unfinished"]
-            or (item["state"] == "held" and expired)
-        ):
-            due.append(item)
-        elif item["state"] == "retained":
-            year = item["retain_until"][:4]
-            upcoming[year] = upcoming.get(year, 0) + 1
-    return {"now": format_time(now), "states": counts, "due": due, "upcoming": upcoming}
+    verdict, special = evaluator.verdict, holds.keys() | tombstoned.keys()
+    for rid, kind, name, created_at, logged_at in rows:
+        v = verdict(kind, name, tags.get(rid), created_at, logged_at)
+        if v is None:
+            continue
+        expired = v.retain_until <= now_text
+        if rid in special:
+            state = "tombstoned" if rid in tombstoned else "held"
+        else:
+            state = f"expired-{v.on_expiry}" if expired else "retained"
+        counts[state] = counts.get(state, 0) + 1
+        unfinished = state == "tombstoned" and rid in stored
+        if state == "retained":
+            upcoming[v.retain_until[:4]] = upcoming.get(v.retain_until[:4], 0) + 1
+        elif state.startswith("expired-") or unfinished or (state == "held" and expired):
+            due.append(
+                {
+                    "id": rid,
+                    "kind": kind,
+                    "name": name,
+                    "retain_until": v.retain_until,
+                    "on_expiry": v.on_expiry,
+                    "policies": list(v.deciding),
+                    "state": state,
+                    "stored": rid in stored,
+                    "unfinished": unfinished,
+                }
+            )
+    return {"now": now_text, "states": counts, "due": due, "upcoming": upcoming}
+
+
+_RECORDS = """SELECT id, kind, name, created_at, created_at FROM records
+    WHERE kind NOT IN ('policy', 'key', 'tombstone') ORDER BY seq"""
+_RECORDS_LOGGED = """SELECT r.id, r.kind, r.name, r.created_at, e.logged_at
+    FROM records r JOIN log_entries e ON e.seq = r.seq
+    WHERE r.kind NOT IN ('policy', 'key', 'tombstone') ORDER BY r.seq"""
+_STORED = "SELECT DISTINCT record_id FROM locations WHERE present = :yes"
 
 
 def _worm_candidates(reg: Registry) -> list[tuple[str]]:
