@@ -144,7 +144,8 @@ def check_remote(name: str, url: str, options: Mapping[str, str]) -> None:
         )
     if options.get("lock_mode", "compliance") not in ("compliance", "governance"):
         raise InputError("lock_mode is compliance or governance")
-    _parse(url)
+    if _parse(url)[0] == "lakefs":
+        raise InputError(f"{url}: lakeFS remotes are not supported yet (docs/storage.md)")
 
 
 def _parse(url: str) -> tuple[str, str, str]:
@@ -195,10 +196,7 @@ def open_store(name: str, url: str, options: Mapping[str, str], base: Path) -> S
 
         return S3Store(name, url, first, rest, options)
     if kind == "lakefs":
-        from registry.stores.lakefs import LakeFSStore
-
-        branch, _, prefix = rest.partition("/")
-        return LakeFSStore(name, url, first, branch, prefix, options)
+        raise InputError(f"{url}: lakeFS remotes are not supported yet (docs/storage.md)")
     from registry.stores.dvc import DVCStore
 
     return DVCStore(name, url, first or None, rest or None, base)
