@@ -7,7 +7,6 @@ from typing import Any
 import typer
 
 from registry.cli.output import JsonOpt, console, emit_json, registry, short
-from registry.errors import InputError
 
 app = typer.Typer(help="Artifact stores: the local one and remotes.", no_args_is_help=True)
 
@@ -85,8 +84,6 @@ def push(
     json_: bool = JsonOpt,
 ) -> None:
     """Copy bytes from the local store to a remote, re-hashed; each new location is logged."""
-    if remote == "local":
-        raise InputError("push copies to a remote: name one other than local")
     _report(registry(ctx).push(ref, remote), json_, "push")
 
 

@@ -193,3 +193,21 @@ def test_s3_server_refuses_wrong_credentials(tmp_path, s3, reg, monkeypatch):
     with pytest.raises(StorageError, match="s3"):
         reg.add(f, kind="dataset", remote="s3")
     assert reg.log(kind="dataset") == []
+
+
+def test_tampered_local_bytes_never_reach_s3(locked_reg, tmp_path, s3_env):
+    """The verifying reader aborts the upload: nothing is written, so nothing gets locked."""
+    reg, bucket = locked_reg
+    f = tmp_path / "t.csv"
+    f.write_text("t\n" * 1000)
+    added = reg.add(f, kind="dataset")
+    sha = added.record["subject"]["digest"]["sha256"]
+    path = reg.store.path_for(sha)
+    path.chmod(0o644)
+    path.write_bytes(b"tampered")
+    from registry.errors import StorageError
+
+    with pytest.raises(StorageError, match="not copied"):
+        reg.push(added.id, remote="s3")
+    assert not s3_env.client().list_object_versions(Bucket=bucket).get("Versions")
+    assert {loc["store"] for loc in reg.show(added.id)["locations"]} == {"local"}

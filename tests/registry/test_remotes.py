@@ -1,0 +1,48 @@
+"""Copies between stores are re-hashed: bytes that are not what the record says never land in
+the other store, and no location is logged for them."""
+
+from __future__ import annotations
+
+import pytest
+
+from registry.errors import StorageError
+
+
+def _corrupt(reg, sha: str) -> None:
+    path = reg.store.path_for(sha)
+    path.chmod(0o644)
+    path.write_bytes(b"tampered")
+
+
+def test_push_refuses_bytes_that_do_not_hash_to_the_record(reg, tmp_path):
+    remote = tmp_path / "remote"
+    reg.add_remote("disk", str(remote))
+    f = tmp_path / "a.csv"
+    f.write_text("a,b\n1,2\n")
+    added = reg.add(f, kind="dataset")
+    sha = added.record["subject"]["digest"]["sha256"]
+    _corrupt(reg, sha)
+    with pytest.raises(StorageError, match="not copied"):
+        reg.push(added.id, remote="disk")
+    assert not list(remote.rglob("sha256/*/*"))
+    assert {loc["store"] for loc in reg.show(added.id)["locations"]} == {"local"}
+
+
+def test_pull_refuses_bytes_that_do_not_hash_to_the_record(reg, tmp_path):
+    remote = tmp_path / "remote"
+    reg.add_remote("disk", str(remote))
+    f = tmp_path / "b.csv"
+    f.write_text("b\n")
+    added = reg.add(f, kind="dataset", remote="disk")
+    sha = added.record["subject"]["digest"]["sha256"]
+    theirs = remote / "sha256" / sha[:2] / sha[2:]
+    theirs.chmod(0o644)
+    theirs.write_bytes(b"swapped on the remote")
+    local = reg.store.path_for(sha)
+    local.chmod(0o644)
+    local.unlink()
+    with pytest.raises(StorageError, match="not copied"):
+        reg.pull(added.id, remote="disk")
+    assert not local.exists()
+    report = reg.verify(content=True)
+    assert {p["problem"] for p in report["problems"]} == {"object-missing", "object-corrupt"}
