@@ -389,14 +389,14 @@ class Verifier:
         }
         rows = db.query(
             conn,
-            "SELECT l.record_id, l.store, e.envelope FROM locations l "
+            "SELECT l.record_id, l.store, l.version, e.envelope FROM locations l "
             "JOIN records r ON r.id = l.record_id JOIN log_entries e ON e.seq = r.seq "
             "WHERE l.present = :yes ORDER BY l.store, r.seq",
             {"yes": True},
         )
         stores: dict[str, Any] = {}
         objects = 0
-        for rid, name, envelope in rows:
+        for rid, name, version, envelope in rows:
             if rid in tombstoned:
                 continue
             try:
@@ -410,9 +410,9 @@ class Verifier:
                 except ProvError as e:
                     stores[name] = None
                     self.problems.append(problem("store-unreachable", f"{name}: {e}"))
-            st = stores[name]
-            if st is None:
+            if stores[name] is None:
                 continue
+            st = stores[name].at(version)  # lakeFS: the commit the location was sealed in
             objects += 1
             if not self._object(st, rid, root) or not root.tree:
                 continue  # a listing that does not hash right lists nothing we can trust

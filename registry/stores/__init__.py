@@ -31,6 +31,8 @@ LOCAL = "local"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 #: Store options ``prov remote add`` accepts (credentials never go in the config).
 OPTIONS = {"endpoint_url", "lock_mode", "region"}
+_LAKEFS_REPO = re.compile(r"[a-z0-9][a-z0-9-]{2,62}")
+_LAKEFS_BRANCH = re.compile(r"\w[-\w]*", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,11 @@ class Store:
             entries = json.loads(f.read(64 << 20))
         return [Member(e["path"], e["md5"], e["sha256"], e["size"]) for e in entries]
 
+    def at(self, version: str | None) -> Store:
+        """This store reading a location's ``version`` (lakeFS: the commit it was sealed in);
+        stores without versions read the one copy they have."""
+        return self
+
     def seal(self, record_id: str, root: Obj) -> str | None:
         """Make a record's objects durable as one unit; the location's version (lakeFS: the
         commit id, with the record id in its metadata)."""
@@ -144,8 +151,7 @@ def check_remote(name: str, url: str, options: Mapping[str, str]) -> None:
         )
     if options.get("lock_mode", "compliance") not in ("compliance", "governance"):
         raise InputError("lock_mode is compliance or governance")
-    if _parse(url)[0] == "lakefs":
-        raise InputError(f"{url}: lakeFS remotes are not supported yet (docs/storage.md)")
+    _parse(url)
 
 
 def _parse(url: str) -> tuple[str, str, str]:
@@ -162,9 +168,13 @@ def _parse(url: str) -> tuple[str, str, str]:
             raise InputError(f"{url}: an S3 remote is s3://BUCKET[/PREFIX]")
         return "s3", parts.netloc, parts.path.strip("/")
     if scheme == "lakefs":
-        repo, branch = parts.netloc, parts.path.strip("/").partition("/")
-        if not repo or not branch[0]:
-            raise InputError(f"{url}: a lakeFS remote is lakefs://REPOSITORY/BRANCH[/PREFIX]")
+        repo, branch = parts.netloc, parts.path.strip("/").partition("/")[0]
+        if not _LAKEFS_REPO.fullmatch(repo) or not _LAKEFS_BRANCH.fullmatch(branch):
+            raise InputError(
+                f"{url}: a lakeFS remote is lakefs://REPOSITORY/BRANCH[/PREFIX] "
+                "(a repository of 3-63 lowercase letters, digits and '-'; a branch of letters, "
+                "digits, '_' and '-')"
+            )
         return "lakefs", repo, parts.path.strip("/")
     if scheme == "dvc":
         if not parts.netloc:
@@ -196,7 +206,9 @@ def open_store(name: str, url: str, options: Mapping[str, str], base: Path) -> S
 
         return S3Store(name, url, first, rest, options)
     if kind == "lakefs":
-        raise InputError(f"{url}: lakeFS remotes are not supported yet (docs/storage.md)")
+        from registry.stores.lakefs import LakeFSStore
+
+        return LakeFSStore(name, url, first, rest, options)
     from registry.stores.dvc import DVCStore
 
     return DVCStore(name, url, first or None, rest or None, base)

@@ -11,7 +11,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import pytest
 
 from registry.api.app import Settings, create_app
 from registry.service import Registry
+from tests.support.asgi import serve
 
 ROLES = ("reader", "writer", "auditor", "admin")
 
@@ -46,24 +46,8 @@ def _listening_socket() -> socket.socket:
 
 def run_app(settings: Settings) -> Iterator[str]:
     """Serve ``create_app(settings)`` with uvicorn on a free loopback port; yields the URL."""
-    import uvicorn
-
-    sock = _listening_socket()
-    config = uvicorn.Config(create_app(settings), log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
+    with serve(create_app(settings)) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
