@@ -11,6 +11,7 @@ never becomes visible, and a failed ``prov add`` leaves no object behind.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import tempfile
@@ -39,12 +40,19 @@ class ObjectWriter:
     def __init__(self, store: ObjectStore, f: BinaryIO, tmp: Path) -> None:
         self._store, self._f, self.tmp = store, f, tmp
         self._unflushed = 0
+        self.written = 0
         self.staged = False
 
     def write(self, data: bytes | memoryview) -> None:
         try:
-            self._f.write(data)
+            view = memoryview(data)
+            while view:  # an unbuffered write may take part of it
+                n = self._f.write(view)
+                if not n:
+                    raise OSError(errno.EIO, "nothing written")
+                view = view[n:]
             self._unflushed += len(data)
+            self.written += len(data)
             if self._unflushed >= _FLUSH_EVERY:
                 os.fdatasync(self._f.fileno())
                 self._unflushed = 0
@@ -54,6 +62,8 @@ class ObjectWriter:
     def commit(self, sha256: str) -> None:
         """Stage the written bytes as the object ``sha256`` (they must hash to it)."""
         try:
+            # A size hint larger than what came (preallocated) must not pad the object.
+            self._f.truncate(self.written)
             self._f.close()  # durability comes at publish, for every staged object at once
             if self._store.has(sha256) or sha256 in self._store.staged:
                 self.tmp.unlink()

@@ -37,7 +37,8 @@ class LocalStore(Store):
         return self.objects.has(obj.sha256)
 
     def put(self, obj: Obj, src: BinaryIO) -> None:
-        with self.objects.writer(obj.size) as w:
+        # A tree's root is its manifest: the record's size is the directory's, not the root's.
+        with self.objects.writer(0 if obj.tree else obj.size) as w:
             while chunk := src.read(4 << 20):
                 w.write(chunk)
             w.commit(obj.sha256)

@@ -46,3 +46,22 @@ def test_pull_refuses_bytes_that_do_not_hash_to_the_record(reg, tmp_path):
     assert not local.exists()
     report = reg.verify(content=True)
     assert {p["problem"] for p in report["problems"]} == {"object-missing", "object-corrupt"}
+
+
+def test_pulled_directory_larger_than_a_mebibyte_verifies(reg, tmp_path):
+    """A pulled directory's manifest is exactly the manifest's bytes (it was once written
+    preallocated to the directory's total size, padded with zeros)."""
+    remote = tmp_path / "remote"
+    reg.add_remote("disk", str(remote))
+    d = tmp_path / "shards"
+    d.mkdir()
+    (d / "a.bin").write_bytes(b"\x07" * (3 << 20))
+    (d / "b.bin").write_bytes(b"b")
+    added = reg.add(d, kind="dataset", remote="disk")
+    for obj in (reg.prov_dir / "objects" / "sha256").rglob("*"):
+        if obj.is_file():
+            obj.chmod(0o644)
+            obj.unlink()
+    reg.pull(added.id, remote="disk")
+    report = reg.verify(content=True)
+    assert report["ok"], report["problems"]
