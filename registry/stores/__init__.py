@@ -120,6 +120,13 @@ class Store:
         stores without versions read the one copy they have."""
         return self
 
+    def batch(self) -> AbstractContextManager[None]:
+        """Puts inside may be made durable together at the end (the local store publishes
+        them with one sync); the copy puts a tree's root only after its members' batch."""
+        import contextlib
+
+        return contextlib.nullcontext()
+
     def seal(self, record_id: str, root: Obj) -> str | None:
         """Make a record's objects durable as one unit; the location's version (lakeFS: the
         commit id, with the record id in its metadata)."""

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from provenance.digests import StreamDigest, digest_stream
 from registry.errors import StorageError
-from registry.objects import ObjectStore
+from registry.objects import ObjectStore, ObjectWriter
 from registry.stores import Obj, Store
 
 __all__ = ["LocalStore"]
@@ -21,6 +22,8 @@ class LocalStore(Store):
     def __init__(self, name: str, root: Path, objects: ObjectStore | None = None) -> None:
         self.name, self.url = name, str(root)
         self.objects = objects or ObjectStore(root)
+        self._lock = threading.Lock()
+        self._batching = False
 
     def check(self) -> None:
         try:
@@ -41,17 +44,39 @@ class LocalStore(Store):
         with self.objects.writer(0 if obj.tree else obj.size) as w:
             while chunk := src.read(4 << 20):
                 w.write(chunk)
-            w.commit(obj.sha256)
-        self.objects.publish()
+            self._commit(w, obj.sha256)
 
     def put_new(self, src: BinaryIO) -> StreamDigest:
         """Write bytes whose digests are not known beforehand (read from DVC, which keys by
         MD5 only); returns them, the object being keyed by the SHA-256 found."""
         with self.objects.writer() as w:
             d = digest_stream(src, w)
-            w.commit(d.sha256)
-        self.objects.publish()
+            self._commit(w, d.sha256)
         return d
+
+    def _commit(self, w: ObjectWriter, sha256: str) -> None:
+        with self._lock:
+            w.commit(sha256)
+            if not self._batching:
+                self.objects.publish()
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Objects put inside are published together at the end (one sync instead of an
+        fsync each), or dropped if the block fails."""
+        with self._lock:
+            self._batching = True
+        try:
+            yield
+        except BaseException:
+            with self._lock:
+                self.objects.discard()
+            raise
+        finally:
+            with self._lock:
+                self._batching = False
+        with self._lock:
+            self.objects.publish()
 
     @contextlib.contextmanager
     def open(self, obj: Obj) -> Iterator[BinaryIO]:

@@ -53,6 +53,7 @@ class S3Store(Store):
                 connect_timeout=5,
                 read_timeout=60,
                 retries={"max_attempts": 3, "mode": "standard"},
+                max_pool_connections=32,  # a directory's files are copied several at once
                 # Checksums only where S3 requires them: S3-compatible servers differ.
                 request_checksum_calculation="when_required",
                 response_checksum_validation="when_required",

@@ -3,6 +3,8 @@ the other store, and no location is logged for them."""
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from registry.errors import StorageError
@@ -65,3 +67,27 @@ def test_pulled_directory_larger_than_a_mebibyte_verifies(reg, tmp_path):
     reg.pull(added.id, remote="disk")
     report = reg.verify(content=True)
     assert report["ok"], report["problems"]
+
+
+def test_a_tampered_file_fails_a_directory_pull_and_lands_nothing(reg, tmp_path):
+    """Files are copied several at once: one bad file fails the pull, and neither it, its
+    siblings nor the listing are left in the local store."""
+    remote = tmp_path / "remote"
+    reg.add_remote("disk", str(remote))
+    d = tmp_path / "shards"
+    d.mkdir()
+    for i in range(40):
+        (d / f"{i:02d}.bin").write_bytes(bytes([i]) * 1000)
+    added = reg.add(d, kind="dataset", remote="disk")
+    bad = reg.store.path_for(hashlib.sha256(bytes([17]) * 1000).hexdigest())
+    theirs = remote / bad.relative_to(reg.store.root)
+    theirs.chmod(0o644)
+    theirs.write_bytes(bytes([18]) * 1000)
+    for obj in (reg.prov_dir / "objects" / "sha256").rglob("*"):
+        if obj.is_file():
+            obj.chmod(0o644)
+            obj.unlink()
+    with pytest.raises(StorageError, match="not copied"):
+        reg.pull(added.id, remote="disk")
+    assert not [p for p in (reg.prov_dir / "objects" / "sha256").rglob("*") if p.is_file()]
+    assert not list((reg.prov_dir / "objects" / "tmp").iterdir())
