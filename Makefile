@@ -29,12 +29,14 @@ lint: $(BIN)/.installed
 
 ## bench: run the benchmarks with DVC as the peer (figures go to docs/benchmarks.md)
 bench: $(BIN)/.installed
-	$(BIN)/pip install --quiet --disable-pip-version-check -e .[bench]
+	$(BIN)/pip install --quiet --disable-pip-version-check -e .[bench,s3,dvc]
 	$(BIN)/python bench/hash_throughput.py
 	$(BIN)/python bench/add_file.py
 	$(BIN)/python bench/add_dir.py
 	$(BIN)/python bench/bulk_register.py
 	$(BIN)/python bench/log_scale.py
+	$(BIN)/python bench/retention_plan.py
+	$(BIN)/python bench/remote_transfer.py
 
 ## lock: re-resolve the pinned dependency set after editing pyproject.toml
 lock: $(BIN)/.installed
