@@ -17,7 +17,7 @@ from provenance.timefmt import parse_time
 from registry import db
 from registry.errors import InputError, NotFoundError, StorageError
 from registry.stores import LOCAL, Obj, Store, check_remote, open_store
-from registry.transfer import copy, objects, root_of
+from registry.transfer import copy, each, objects, root_of
 
 if TYPE_CHECKING:
     from registry.service import Registry
@@ -126,8 +126,7 @@ def protect(reg: Registry, rid: str, dst: Store, root: Obj, now: datetime) -> No
     status = reg.retention_status(rid, now=now)
     until = parse_time(status["retain_until"]) if status.get("retain_until") else None
     held = bool(status["holds"])
-    for obj in objects(dst, root):
-        dst.protect(obj, until, held)
+    each(lambda obj: dst.protect(obj, until, held), objects(dst, root))
 
 
 def _targets(reg: Registry, ref: str | None, where: str, absent: str) -> list[str]:

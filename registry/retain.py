@@ -32,7 +32,7 @@ from provenance.timefmt import format_time, parse_time, utcnow
 from registry import db, queries
 from registry.errors import InputError, RetentionRefused
 from registry.stores import Store
-from registry.transfer import objects, root_of
+from registry.transfer import delete, objects, root_of
 from retention.bulk import Evaluator
 from retention.holds import HOLD, RELEASE, active_holds
 from retention.policy import Retention, retention_of
@@ -287,13 +287,9 @@ def _finish(reg: Registry, rid: str) -> list[dict[str, str]]:
     removed = []
     for name, uri in present:
         st = store(reg, name)
-        objs = objects(st, root)
         with db.read_tx(reg.engine) as conn:
             needed = _needed_elsewhere(reg, conn, rid, st)
-        # A directory's files before its root, so a purge cut short can still find them.
-        for obj in objs:
-            if st.locate(obj) not in needed:
-                st.delete(obj)
+        delete(st, root, keep=needed)
         st.unseal(rid)
         removed.append({"store": name, "uri": uri})
         record = stored_at(reg, rid, name, uri, None, "removed")
@@ -351,6 +347,20 @@ def plan(reg: Registry, now: datetime) -> dict[str, Any]:
     for rid, kind, name, created_at, logged_at in rows:
         v = verdict(kind, name, tags.get(rid), created_at, logged_at)
         if v is None:
+            if rid in tombstoned and rid in stored:  # an erasure no policy governed, cut short
+                due.append(
+                    {
+                        "id": rid,
+                        "kind": kind,
+                        "name": name,
+                        "retain_until": None,
+                        "on_expiry": None,
+                        "policies": [],
+                        "state": "tombstoned",
+                        "stored": True,
+                        "unfinished": True,
+                    }
+                )
             continue
         expired = v.retain_until <= now_text
         if rid in special:

@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Container, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from registry.errors import InputError, StorageError
 from registry.files import ManifestEntry, manifest_bytes
 from registry.stores import Member, Obj, Store, VerifiedReader
 from registry.stores.local import LocalStore
 
-__all__ = ["PARALLEL", "copy", "objects", "root_of"]
+__all__ = ["PARALLEL", "copy", "delete", "each", "objects", "root_of"]
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 #: Files of a directory copied at once (DVC's default is 4 per core).
 PARALLEL = 8
@@ -95,18 +98,34 @@ def _member(src: Store, dst: Store, m: Member) -> Member:
     return Member(m.path, d.md5, d.sha256, d.size)
 
 
+def each(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """``fn`` of every item, :data:`PARALLEL` at once (per-object store calls wait on the
+    network far more than on the CPU), results in order; the first failure is raised and
+    the calls not yet started are cancelled."""
+    if len(items) < 2:
+        return [fn(item) for item in items]
+    pool = ThreadPoolExecutor(max_workers=PARALLEL, thread_name_prefix="prov-store")
+    try:
+        futures = [pool.submit(fn, item) for item in items]
+        return [f.result() for f in futures]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _members(src: Store, dst: Store, members: list[Member]) -> list[Member]:
-    """Copy a tree's files, several at once (each copy waits on the network far more than
-    on the CPU), in one batch of the destination; the first failure is raised."""
+    """Copy a tree's files, several at once, in one batch of the destination."""
     with dst.batch():
-        if len(members) < 2:
-            return [_member(src, dst, m) for m in members]
-        pool = ThreadPoolExecutor(max_workers=PARALLEL, thread_name_prefix="prov-copy")
-        try:
-            futures = [pool.submit(_member, src, dst, m) for m in members]
-            return [f.result() for f in futures]
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        return each(lambda m: _member(src, dst, m), members)
+
+
+def delete(store: Store, root: Obj, keep: Container[str] = ()) -> None:
+    """Delete a record's objects from ``store``, except those ``keep`` names (as the store
+    locates them): a directory's files first, several at once, then its root, so a purge cut
+    short still finds the files through the root."""
+    doomed = [o for o in objects(store, root) if store.locate(o) not in keep]
+    each(store.delete, [o for o in doomed if o != root])
+    if root in doomed:
+        store.delete(root)
 
 
 def copy(src: Store, dst: Store, root: Obj) -> None:

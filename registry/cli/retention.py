@@ -155,9 +155,11 @@ def _print_plan(result: dict[str, Any]) -> None:
         action = "purge" if item["state"] == "expired-purge" else item["state"]
         if item["unfinished"]:
             action = "finish purge"
+        until = item["retain_until"]
+        why = f"retained until {until[:10]}" if until else "no policy applies"
         out.print(
             f"  {action:<15} [cyan]{short(item['id'])}[/] {item['kind']} {item['name']} "
-            f"[dim](retained until {item['retain_until'][:10]})[/]"
+            f"[dim]({why})[/]"
         )
     for year, n in sorted(result["upcoming"].items()):
         out.print(f"  expiring in {year}: {n}")

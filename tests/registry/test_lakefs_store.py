@@ -260,3 +260,34 @@ def test_wrong_credentials_and_bad_urls(prov, tmp_path, lakefs_branch):
     for bad in ("lakefs://Repo_Upper/main", "lakefs://repo", "lakefs://ab/main", "lakefs:///main"):
         r = prov("remote", "add", "bad", bad)
         assert r.code == 2 and "lakefs://REPOSITORY/BRANCH" in r.err, (bad, r)
+
+
+def test_a_purge_killed_before_its_commit_is_finished_by_apply(lreg, tmp_path, monkeypatch):
+    """The process dies after deleting from the branch, before the commit: the tombstone is
+    logged, the deletions are staged, and ``retention apply`` commits them."""
+    from registry.stores.lakefs import LakeFSStore
+
+    reg, _, branch = lreg
+    d = tmp_path / "pii"
+    d.mkdir()
+    for i in range(5):
+        (d / f"{i}.csv").write_text(f"row {i}\n")
+    added = reg.add(d, kind="dataset", remote="lake")
+    real_unseal = LakeFSStore.unseal
+
+    def die(self, record_id):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(LakeFSStore, "unseal", die)
+    with pytest.raises(KeyboardInterrupt):
+        reg.rm(added.id, reason="erasure")
+    monkeypatch.setattr(LakeFSStore, "unseal", real_unseal)
+    assert _location(reg, added.id, "lake")["present"]  # not finished yet
+    assert reg.verify(full=True, content=True)["ok"]  # verifiable all along
+    result = reg.retention_apply()
+    assert result["finished"] == [added.id]
+    assert not _location(reg, added.id, "lake")["present"]
+    assert branch.head.get_commit().metadata == {"prov.purged": added.id}
+    manifest = added.record["subject"]["manifest"].removeprefix("sha256:")
+    assert not branch.object(_path(manifest)).exists()
+    assert reg.verify(full=True, content=True)["ok"]

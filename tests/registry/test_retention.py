@@ -152,6 +152,38 @@ def test_a_purge_cut_short_after_its_tombstone_is_finished_by_apply(scratch, tmp
     assert scratch.verify(full=True, content=True)["ok"]
 
 
+def test_an_erasure_no_policy_governs_cut_short_is_finished_by_apply(tmp_path, monkeypatch):
+    """``prov rm`` of a record no policy covers, killed after its tombstone: ``retention
+    plan`` lists it and ``apply`` finishes it (both once skipped records without a policy)."""
+    monkeypatch.delenv("PROV_DATABASE_URL", raising=False)
+    reg = Registry.init(tmp_path / "reg", retention=None)
+    try:
+        added = reg.add(write(tmp_path / "pii.csv", "name\nAda\n"), kind="dataset")
+        sha = added.record["subject"]["digest"]["sha256"]
+
+        def crash(reg, rid):
+            raise KeyboardInterrupt
+
+        real_finish = retain._finish
+        monkeypatch.setattr(retain, "_finish", crash)
+        with pytest.raises(KeyboardInterrupt):
+            reg.rm(added.id, "erasure")
+        monkeypatch.setattr(retain, "_finish", real_finish)
+        assert reg.store.has(sha)
+    finally:
+        reg.close()
+    shown = run_prov("retention", "plan", cwd=tmp_path / "reg")
+    assert shown.code == 0 and "finish purge" in shown.out and "no policy applies" in shown.out
+    done = run_prov("retention", "apply", "--yes", "--json", cwd=tmp_path / "reg")
+    assert done.code == 0 and done.json()["finished"] == [added.id], done
+    reg = Registry.open(tmp_path / "reg")
+    try:
+        assert not reg.store.has(sha)
+        assert reg.verify(full=True, content=True)["ok"]
+    finally:
+        reg.close()
+
+
 def test_bytes_another_record_still_needs_are_kept(scratch, tmp_path):
     a = scratch.add(write(tmp_path / "a.csv", "same bytes\n"))
     later = utcnow() + 31 * DAY
