@@ -22,6 +22,7 @@ pytest.importorskip("lakefs")
 
 from registry.errors import StorageError
 from registry.service import Registry
+from tests.conftest import write as write_file
 from tests.support.asgi import serve
 from tests.support.lakefs_server import ACCESS_KEY, SECRET_KEY, FakeLakeFS
 
@@ -291,3 +292,31 @@ def test_a_purge_killed_before_its_commit_is_finished_by_apply(lreg, tmp_path, m
     manifest = added.record["subject"]["manifest"].removeprefix("sha256:")
     assert not branch.object(_path(manifest)).exists()
     assert reg.verify(full=True, content=True)["ok"]
+
+
+def test_a_file_larger_than_a_read_round_trips(lreg, tmp_path):
+    """9 MiB: the upload streams in several chunks and the pull reads several byte ranges."""
+    reg, _, _ = lreg
+    f = tmp_path / "weights.bin"
+    f.write_bytes(os.urandom(9 << 20))
+    added = reg.add(f, kind="model", remote="lake")
+    local = reg.store.path_for(added.record["subject"]["digest"]["sha256"])
+    local.chmod(0o644)
+    local.unlink()
+    reg.pull(added.id, remote="lake")
+    assert local.read_bytes() == f.read_bytes()
+    assert reg.verify(content=True)["ok"]
+
+
+def test_the_endpoint_option_overrides_the_sdk_endpoint(tmp_path, lakefs_branch, monkeypatch):
+    monkeypatch.delenv("PROV_DATABASE_URL", raising=False)
+    server, branch = lakefs_branch
+    monkeypatch.setenv("LAKECTL_SERVER_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing there
+    reg = Registry.init(tmp_path / "reg", retention=None)
+    try:
+        url = f"lakefs://{server.repo}/{branch.id}/prov"
+        reg.add_remote("lake", url, endpoint_url=server.endpoint + "/")
+        added = reg.add(write_file(tmp_path / "e.csv", "e\n"), kind="dataset", remote="lake")
+        assert _location(reg, added.id, "lake")["present"]
+    finally:
+        reg.close()
