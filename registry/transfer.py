@@ -9,6 +9,7 @@ object last, so a root in a store means the whole tree is there.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Callable, Container, Mapping, Sequence
@@ -113,16 +114,21 @@ def each(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
 
 
 def _members(src: Store, dst: Store, members: list[Member]) -> list[Member]:
-    """Copy a tree's files, several at once, in one batch of the destination."""
+    """Copy a tree's files, several at once, in one batch of the destination; files with the
+    same bytes are copied once (two uploads of one key at once would leave, on a versioned
+    bucket, a version no lock covers)."""
+    unique = list({(m.sha256, m.md5): m for m in members}.values())
     with dst.batch():
-        return each(lambda m: _member(src, dst, m), members)
+        copied = each(lambda m: _member(src, dst, m), unique)
+    done = {(m.sha256, m.md5): got for m, got in zip(unique, copied, strict=True)}
+    return [dataclasses.replace(done[(m.sha256, m.md5)], path=m.path) for m in members]
 
 
 def delete(store: Store, root: Obj, keep: Container[str] = ()) -> None:
     """Delete a record's objects from ``store``, except those ``keep`` names (as the store
     locates them): a directory's files first, several at once, then its root, so a purge cut
     short still finds the files through the root."""
-    doomed = [o for o in objects(store, root) if store.locate(o) not in keep]
+    doomed = list(dict.fromkeys(o for o in objects(store, root) if store.locate(o) not in keep))
     each(store.delete, [o for o in doomed if o != root])
     if root in doomed:
         store.delete(root)

@@ -116,6 +116,8 @@ class DVCStore(Store):
         try:
             if self.fs.exists(path):
                 self.fs.rm(path)
+        except FileNotFoundError:
+            pass  # gone meanwhile: what a delete wants
         except Exception as e:
             raise self._fail(e, f"delete {path}") from None
 

@@ -91,3 +91,28 @@ def test_a_tampered_file_fails_a_directory_pull_and_lands_nothing(reg, tmp_path)
         reg.pull(added.id, remote="disk")
     assert not [p for p in (reg.prov_dir / "objects" / "sha256").rglob("*") if p.is_file()]
     assert not list((reg.prov_dir / "objects" / "tmp").iterdir())
+
+
+def test_files_with_the_same_bytes_are_copied_once(reg, tmp_path, monkeypatch):
+    from registry.stores.local import LocalStore
+
+    remote = tmp_path / "remote"
+    reg.add_remote("disk", str(remote))
+    d = tmp_path / "dup"
+    d.mkdir()
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (d / name).write_text("the same bytes\n")
+    (d / "other.txt").write_text("other\n")
+    added = reg.add(d, kind="dataset")
+    puts: list[str] = []
+    real_put = LocalStore.put
+
+    def spy(self, obj, src):
+        puts.append(obj.sha256)
+        return real_put(self, obj, src)
+
+    monkeypatch.setattr(LocalStore, "put", spy)
+    reg.push(added.id, remote="disk")
+    assert len(puts) == 3  # two distinct files, then the listing
+    assert len(set(puts)) == 3
+    assert reg.verify(content=True)["ok"]
