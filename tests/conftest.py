@@ -91,6 +91,14 @@ def write(path: Path, data: bytes | str) -> Path:
     return path
 
 
+def drop_local_objects(reg: Registry) -> None:
+    """Delete every object from the registry's own store behind its back (bytes lost)."""
+    for obj in (reg.prov_dir / "objects" / "sha256").rglob("*"):
+        if obj.is_file():
+            obj.chmod(0o644)
+            obj.unlink()
+
+
 def age(path: Path, seconds: int = 60) -> Path:
     """Set a file's mtime into the past, so the digest cache may trust it (racy-git rule)."""
     st = path.stat()

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from registry.service import Registry
+from tests.conftest import drop_local_objects
 from tests.support.s3server import S3Server, weed_binary
 
 
@@ -74,10 +75,7 @@ def _roundtrip(project: Path, remote_url: str, env: dict[str, str] | None = None
         for rel, body in expected.items():
             assert (project / rel).read_bytes() == body, rel
         # And prov reads them back from DVC's layout, re-hashed into its own store.
-        for obj in (reg.prov_dir / "objects" / "sha256").rglob("*"):
-            if obj.is_file():
-                obj.chmod(0o644)
-                obj.unlink()
+        drop_local_objects(reg)
         reg.pull(data.id, remote="dv")
         reg.pull(model.id, remote="dv")
         report = reg.verify(full=True, content=True)

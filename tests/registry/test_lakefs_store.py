@@ -22,7 +22,7 @@ pytest.importorskip("lakefs")
 
 from registry.errors import StorageError
 from registry.service import Registry
-from tests.conftest import write as write_file
+from tests.conftest import drop_local_objects, write
 from tests.support.asgi import serve
 from tests.support.lakefs_server import ACCESS_KEY, SECRET_KEY, FakeLakeFS
 
@@ -141,10 +141,7 @@ def test_reads_go_to_the_commit_not_the_branch(lreg, tmp_path):
     # Someone rewrites the branch afterwards: the record still reads what it committed.
     branch.object(_path(sha_a)).upload(data=b"overwritten", pre_sign=False)
     branch.commit(message="someone else")
-    for obj in (reg.prov_dir / "objects" / "sha256").rglob("*"):
-        if obj.is_file():
-            obj.chmod(0o644)
-            obj.unlink()
+    drop_local_objects(reg)
     reg.pull(added.id, remote="lake")
     report = reg.verify(content=True)
     assert report["ok"], report["problems"]
@@ -258,6 +255,10 @@ def test_wrong_credentials_and_bad_urls(prov, tmp_path, lakefs_branch):
         env={"LAKECTL_CREDENTIALS_ACCESS_KEY_ID": "", "LAKECTL_SERVER_ENDPOINT_URL": ""},
     )
     assert r.code == 2 and "no lakeFS credentials" in r.err, r
+    dead = f"lakefs://{server.repo}/{branch.id}"
+    assert prov("remote", "add", "dead", dead, "--endpoint-url", "http://127.0.0.1:9").code == 0
+    r = prov("add", "d.csv", "--remote", "dead")
+    assert r.code == 5 and r.err.count("\n") == 1 and "cannot reach the lakeFS server" in r.err
     for bad in ("lakefs://Repo_Upper/main", "lakefs://repo", "lakefs://ab/main", "lakefs:///main"):
         r = prov("remote", "add", "bad", bad)
         assert r.code == 2 and "lakefs://REPOSITORY/BRANCH" in r.err, (bad, r)
@@ -316,7 +317,7 @@ def test_the_endpoint_option_overrides_the_sdk_endpoint(tmp_path, lakefs_branch,
     try:
         url = f"lakefs://{server.repo}/{branch.id}/prov"
         reg.add_remote("lake", url, endpoint_url=server.endpoint + "/")
-        added = reg.add(write_file(tmp_path / "e.csv", "e\n"), kind="dataset", remote="lake")
+        added = reg.add(write(tmp_path / "e.csv", "e\n"), kind="dataset", remote="lake")
         assert _location(reg, added.id, "lake")["present"]
     finally:
         reg.close()

