@@ -17,15 +17,15 @@ demo: $(BIN)/.installed
 	$(BIN)/python -m registry.demo build/demo
 
 ## test: set up and run the whole test suite (PostgreSQL tests need PROV_TEST_DATABASE_URL)
-test: $(BIN)/.installed
-	$(BIN)/ruff check provenance registry retention tui tests bench
-	$(BIN)/mypy provenance retention
+test: lint
 	$(BIN)/python -m pytest -n 2
 
+## lint: ruff (checks and formatting), mypy (strict on the core), the import contracts
 lint: $(BIN)/.installed
 	$(BIN)/ruff check provenance registry retention tui tests bench
 	$(BIN)/ruff format --check provenance registry retention tui tests bench
-	$(BIN)/mypy provenance retention
+	$(BIN)/mypy provenance retention registry
+	$(BIN)/lint-imports
 
 ## bench: run the benchmarks with DVC as the peer (figures go to docs/benchmarks.md)
 bench: $(BIN)/.installed

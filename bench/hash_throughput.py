@@ -13,7 +13,7 @@ import time
 from common import WORK, fmt, header, median
 
 from provenance.digests import digest_stream
-from registry.objects import ObjectStore
+from registry.stores.objects import ObjectStore
 
 
 def one_thread(path: str, chunk: int) -> None:

@@ -74,7 +74,7 @@ def main() -> None:
     from sqlalchemy import select
 
     from registry import db
-    from registry.tables import LogEntry
+    from registry.db.tables import LogEntry
 
     t = LogEntry.__table__
     with db.read_tx(reg.engine) as conn:  # ids of 2,000 entries drawn from the whole log

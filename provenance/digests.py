@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from provenance.errors import RefError
 
-__all__ = ["CHUNK_SIZE", "Digest", "StreamDigest", "digest_bytes", "digest_stream"]
+__all__ = ["CHUNK_SIZE", "Digest", "Readable", "StreamDigest", "digest_bytes", "digest_stream"]
 
 _HEX_LEN = {"sha256": 64, "md5": 32}
 _HEX_RE = re.compile(r"\A[0-9a-f]+\Z")
@@ -70,7 +70,9 @@ class _Sink(Protocol):
     def write(self, data: memoryview, /) -> object: ...
 
 
-class _Source(Protocol):
+class Readable(Protocol):
+    """A binary stream that reads into a caller's buffer (files, sockets, BytesIO)."""
+
     def readinto(self, buffer: bytearray, /) -> int | None: ...
 
 
@@ -80,7 +82,7 @@ def digest_bytes(data: bytes) -> StreamDigest:
 
 
 def digest_stream(
-    src: _Source,
+    src: Readable,
     sink: _Sink | None = None,
     progress: Callable[[int], None] | None = None,
     chunk_size: int = CHUNK_SIZE,

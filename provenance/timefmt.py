@@ -14,6 +14,7 @@ from provenance.errors import RecordError
 __all__ = [
     "Duration",
     "format_time",
+    "now_text",
     "parse_duration",
     "parse_instant",
     "parse_time",
@@ -30,6 +31,11 @@ _DURATION_RE = re.compile(
 def utcnow() -> datetime:
     """The current time, UTC, aware."""
     return datetime.now(UTC)
+
+
+def now_text() -> str:
+    """The current time in the log's format (:func:`format_time` of :func:`utcnow`)."""
+    return format_time(utcnow())
 
 
 def format_time(t: datetime) -> str:

@@ -15,6 +15,7 @@ import sys
 from io import StringIO
 from pathlib import Path
 
+from provenance.records import short_id
 from registry.cli.main import run
 
 
@@ -109,16 +110,16 @@ def main(argv: list[str]) -> None:
         f.write("2000,41,51234.5,1\n")
     _prov("add", "data/raw.csv", "--tag", "source=crm-export")
     _, model_v2 = pipeline("0.02")
-    _prov("attest", model_v2[7:19], "--predicate", "approval", "--body",
+    _prov("attest", short_id(model_v2), "--predicate", "approval", "--body",
           '{"by": "model-risk", "ticket": "MR-1042"}')  # fmt: skip
-    _prov("lineage", model_v2[7:19])
-    _prov("lineage", raw[7:19], "--down")
-    _prov("diff", model_v1[7:19], model_v2[7:19])
+    _prov("lineage", short_id(model_v2))
+    _prov("lineage", short_id(raw), "--down")
+    _prov("diff", short_id(model_v1), short_id(model_v2))
     _prov("log", "-n", "8")
-    _prov("show", raw[7:19])
+    _prov("show", short_id(raw))
     _prov("verify", "--full", "--content")
     _prov("checkpoint", "-o", str(root / "checkpoint.txt"))
-    _prov("proof", "inclusion", raw[7:19])
+    _prov("proof", "inclusion", short_id(raw))
     print(f"\ndemo registry: {root / '.prov'}  (try: cd {root} && prov log)")
 
 

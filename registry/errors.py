@@ -7,7 +7,8 @@
     ├── ConfigError            no registry here, or a corrupt .prov/config (2)
     ├── KeyAccessError         a private key cannot be loaded (wrong passphrase ...) (2)
     ├── NotFoundError          no record, or an ambiguous reference (3)
-    ├── RefusedError           refused by policy: retention, legal hold, permission (4)
+    ├── RefusedError           refused by policy: permission, an untrusted key (4)
+    │   └── RetentionRefusedError   a retention date or legal hold is in force (4; HTTP 423)
     └── StorageError           database or store unavailable (5)
 
 Errors from :mod:`provenance` (invalid records, bad proofs) are input errors (2) at the front ends.
@@ -46,10 +47,12 @@ class RefusedError(RegistryError):
     exit_code = 4
 
 
-class RetentionRefused(RefusedError):
+class RetentionRefusedError(RefusedError):
     """Refused because a retention date or a legal hold is in force (HTTP 423)."""
 
-    retention = True
+
+#: The name before 0.2 (kept for code that catches it).
+RetentionRefused = RetentionRefusedError
 
 
 class StorageError(RegistryError):

@@ -14,20 +14,41 @@ import os
 import shlex
 import socket
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from provenance.canonical import canonical_bytes
 from provenance.errors import ProvenanceError
+from provenance.timefmt import now_text
+from registry.capture.identity import who
 from registry.errors import InputError, RegistryError
+from registry.results import Registered
 
-if TYPE_CHECKING:
-    from registry.service import Added, Registered, Registry
+__all__ = ["Run", "RunTarget", "flatten"]
 
-__all__ = ["Run", "flatten"]
+
+class RunTarget(Protocol):
+    """What a :class:`Run` registers into: the local registry or the HTTP client."""
+
+    def code(self, repo: str | os.PathLike[str] = ...) -> Registered: ...
+
+    def environment(self, project: str | os.PathLike[str] | None = ...) -> Registered: ...
+
+    def add(
+        self,
+        path: str | os.PathLike[str],
+        kind: str | None = ...,
+        name: str | None = ...,
+        tags: Mapping[str, str] | None = ...,
+        links: Sequence[tuple[str, str]] = ...,
+    ) -> Registered: ...
+
+    def register(self, records: Iterable[Mapping[str, Any]]) -> list[Registered]: ...
+
+    def resolve(self, ref: str) -> str: ...
 
 
 @dataclass
@@ -64,7 +85,7 @@ class Run:
 
     def __init__(
         self,
-        reg: Registry,
+        reg: RunTarget,
         name: str,
         params: Mapping[str, Any] | None = None,
         capture_code: bool = True,
@@ -82,7 +103,7 @@ class Run:
         self.warnings: list[str] = []
         self.started_at: str | None = None
         self.record: Registered | None = None
-        self.outputs: list[Added] = []
+        self.outputs: list[Registered] = []
         self._declared: list[_Output] = []
         self._capture = (capture_code, capture_environment)
 
@@ -90,8 +111,6 @@ class Run:
 
     def start(self) -> Run:
         """Capture code and environment and note the start time."""
-        from registry.service import _now
-
         capture_code, capture_environment = self._capture
         if capture_code:
             try:
@@ -100,7 +119,7 @@ class Run:
                 self.warnings.append(f"no code record: {e}")
         if capture_environment:
             self.environment = self.reg.environment()
-        self.started_at = _now()
+        self.started_at = now_text()
         return self
 
     def use(self, ref: Any, kind: str | None = None) -> str:
@@ -144,8 +163,6 @@ class Run:
         A declared output that does not exist makes a succeeded run ``failed``; the run is
         registered and then :class:`InputError` names the missing outputs.
         """
-        from registry.service import _now, _who
-
         if self.record is not None:
             raise InputError(f"run {self.name} is already registered")
         if self.started_at is None:
@@ -153,12 +170,12 @@ class Run:
         missing = [str(o.path) for o in self._declared if not o.path.exists()]
         if status == "succeeded" and missing:
             status, error = "failed", f"outputs not produced: {', '.join(missing)}"
-        user, _, host = _who().partition("@")
+        user, _, host = who().partition("@")
         attributes: dict[str, Any] = {
             "params": self.params,
             "metrics": self.metrics,
             "started_at": self.started_at,
-            "ended_at": _now(),
+            "ended_at": now_text(),
             "status": status,
             "host": host or socket.gethostname(),
             "user": user,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,8 +22,8 @@ from sqlalchemy import insert, select, update
 
 from provenance.timefmt import format_time, utcnow
 from registry import db
+from registry.db.tables import T_TOKENS as T
 from registry.errors import InputError, NotFoundError
-from registry.tables import TokenRow
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -49,7 +50,6 @@ _GRANTS = {
 PREFIX = "prov_"
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,99}")
 _TOKEN_RE = re.compile(r"prov_[A-Za-z0-9_-]{43}")
-T = TokenRow.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -111,16 +111,15 @@ def create(engine: Engine, name: str, role: str, created_by: str) -> tuple[str, 
     return token, _listing(row)
 
 
-def _listing(row: Any) -> dict[str, Any]:
-    m = dict(row._mapping) if hasattr(row, "_mapping") else dict(row)
-    return {k: m[k] for k in ("id", "name", "role", "created_at", "created_by", "revoked_at")}
+def _listing(row: Mapping[Any, Any]) -> dict[str, Any]:
+    return {k: row[k] for k in ("id", "name", "role", "created_at", "created_by", "revoked_at")}
 
 
 def list_tokens(engine: Engine) -> list[dict[str, Any]]:
     """Every token, oldest first, without secrets or hashes."""
     ensure_table(engine)
     with db.read_tx(engine) as conn:
-        rows = conn.execute(select(T).order_by(T.c.created_at, T.c.id)).all()
+        rows = conn.execute(select(T).order_by(T.c.created_at, T.c.id)).mappings().all()
     return [_listing(r) for r in rows]
 
 
@@ -132,13 +131,19 @@ def revoke(engine: Engine, ref: str) -> dict[str, Any]:
     """
     ensure_table(engine)
     with db.write_tx(engine) as conn:
-        row = conn.execute(
-            select(T).where((T.c.name == ref) | (T.c.id == ref.lower()), T.c.revoked_at.is_(None))
-        ).first()
+        row = (
+            conn.execute(
+                select(T).where(
+                    (T.c.name == ref) | (T.c.id == ref.lower()), T.c.revoked_at.is_(None)
+                )
+            )
+            .mappings()
+            .first()
+        )
         if row is None:
             raise NotFoundError(f"no active token named {ref!r}")
         when = format_time(utcnow())
-        conn.execute(update(T).where(T.c.id == row.id).values(revoked_at=when))
+        conn.execute(update(T).where(T.c.id == row["id"]).values(revoked_at=when))
     return {**_listing(row), "revoked_at": when}
 
 

@@ -18,24 +18,21 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI
 
 from registry import tokens
-from registry.api.problems import BodyLimit, Problem, install_handlers
-from registry.tokens import Principal
+from registry.api.problems import BodyLimit, install_handlers
+from registry.api.routes import ROUTERS
+from registry.importers import openlineage
+from registry.service import Registry
 
-if TYPE_CHECKING:
-    from registry.service import Registry
-
-__all__ = ["Auditor", "Reader", "Settings", "Writer", "create_app", "factory", "is_loopback"]
+__all__ = ["SETTINGS_ENV", "Settings", "create_app", "factory", "is_loopback"]
 
 #: Environment variable carrying the settings to each uvicorn worker process.
 SETTINGS_ENV = "PROV_SERVE_SETTINGS"
 #: Worker threads per process, and database connections in the pool to match.
 THREADS = 16
-ANONYMOUS = Principal("anonymous", "admin", "")
 
 
 @dataclass
@@ -70,9 +67,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     Raises:
         ConfigError, StorageError: no registry there, or its database is unreachable.
     """
-    from registry.api import audit, log, openlineage, records
-    from registry.service import Registry
-
     settings = settings or Settings()
     reg = Registry.open(settings.registry, pool_size=THREADS)
     tokens.ensure_table(reg.engine)
@@ -98,47 +92,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.registry = reg
     app.state.settings = settings
     install_handlers(app)
-    for module in (records, log, audit, openlineage):
-        app.include_router(module.router)
+    for router in ROUTERS:
+        app.include_router(router)
     return app
 
 
 def factory() -> FastAPI:
     """``uvicorn --factory registry.api.app:factory``: the app from ``PROV_SERVE_SETTINGS``."""
     return create_app(Settings.from_env())
-
-
-def registry(request: Request) -> Registry:
-    return request.app.state.registry  # type: ignore[no-any-return]
-
-
-_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="prov"'}
-
-
-def require(role: str) -> Any:
-    """A dependency admitting a request whose bearer token's role permits ``role``."""
-
-    async def check(request: Request) -> Principal:  # inline: one indexed read
-        app = request.app
-        if not app.state.settings.auth:
-            return ANONYMOUS
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Problem(
-                401, "a bearer token is required (Authorization: Bearer prov_…)", _CHALLENGE
-            )
-        principal = tokens.authenticate(app.state.registry.engine, token.strip())
-        if principal is None:
-            raise Problem(401, "unknown or revoked token", _CHALLENGE)
-        if not tokens.permits(principal.role, role):
-            raise Problem(403, f"a {principal.role} token cannot do this: it needs {role}")
-        return principal
-
-    return Depends(check)
-
-
-#: Route parameters admitting a token of at least that role (``_: Reader``).
-Reader = Annotated[Principal, require("reader")]
-Writer = Annotated[Principal, require("writer")]
-Auditor = Annotated[Principal, require("auditor")]
-Admin = Annotated[Principal, require("admin")]

@@ -23,6 +23,7 @@ from registry.errors import (
     NotFoundError,
     RefusedError,
     RegistryError,
+    RetentionRefusedError,
     StorageError,
 )
 
@@ -95,7 +96,7 @@ def status_of(e: RegistryError | ProvenanceError) -> int:
     if isinstance(e, NotFoundError):
         return 404
     if isinstance(e, RefusedError):
-        return 423 if getattr(e, "retention", False) else 403
+        return 423 if isinstance(e, RetentionRefusedError) else 403
     if isinstance(e, StorageError | KeyAccessError | ConfigError):
         return 503
     return 422  # InputError and the core's invalid records, envelopes and proofs

@@ -1,0 +1,1 @@
+"""What the registry captures about where a run happened: git, the environment, identity."""

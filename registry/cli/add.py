@@ -8,12 +8,15 @@ from pathlib import Path
 
 import typer
 
-from registry.cli.output import DelayedProgress, JsonOpt, console, emit_json, registry, short
+from provenance.records import short_id
+from registry.cli.context import JsonOpt, registry
+from registry.cli.output import DelayedProgress, console, emit_json
 from registry.config import find_registry
 from registry.errors import InputError
-from registry.files import FileHasher, artifact_kind
-from registry.objects import ObjectStore
-from registry.statcache import StatCache
+from registry.stores.objects import ObjectStore
+from registry.workspace.hashing import FileHasher
+from registry.workspace.kinds import artifact_kind
+from registry.workspace.statcache import StatCache
 
 #: Files at least this large are hashed while the database layer loads.
 _PREHASH_MIN = 32 << 20
@@ -100,4 +103,4 @@ def add(
     out = console()
     for r in results:
         state = "unchanged" if r.existing else "added"
-        out.print(f"{state} {r.kind} {r.name} {short(r.id)}  (seq {r.seq})")
+        out.print(f"{state} {r.kind} {r.name} {short_id(r.id)}  (seq {r.seq})")

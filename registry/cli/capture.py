@@ -6,7 +6,9 @@ import json
 
 import typer
 
-from registry.cli.output import JsonOpt, console, emit_json, registry, short
+from provenance.records import short_id
+from registry.cli.context import JsonOpt, registry
+from registry.cli.output import console, emit_json
 from registry.errors import InputError
 
 
@@ -16,7 +18,7 @@ def _print(reg_result: object, json_: bool) -> None:
         emit_json(r.summary() | {"record": r.record})  # type: ignore[attr-defined]
         return
     state = "unchanged" if r.existing else "added"  # type: ignore[attr-defined]
-    console().print(f"{state} {r.kind} {r.name} {short(r.id)}  (seq {r.seq})")  # type: ignore[attr-defined]
+    console().print(f"{state} {r.kind} {r.name} {short_id(r.id)}  (seq {r.seq})")  # type: ignore[attr-defined]
 
 
 def code(

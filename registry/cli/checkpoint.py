@@ -7,7 +7,8 @@ from pathlib import Path
 
 import typer
 
-from registry.cli.output import JsonOpt, emit_json, registry
+from registry.cli.context import JsonOpt, registry
+from registry.cli.output import emit_json
 from registry.errors import InputError
 
 

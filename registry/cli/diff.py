@@ -7,14 +7,16 @@ from typing import Any
 
 import typer
 
-from registry.cli.output import JsonOpt, console, emit_json, registry, short
+from provenance.records import short_id
+from registry.cli.context import JsonOpt, registry
+from registry.cli.output import console, emit_json
 
 
 def _value(v: Any) -> str:
     if isinstance(v, str) and v.startswith("sha256:") and len(v) == 71:
-        return short(v)
+        return short_id(v)
     if isinstance(v, list) and all(isinstance(x, str) and x.startswith("sha256:") for x in v):
-        return ", ".join(short(x) for x in v)
+        return ", ".join(short_id(x) for x in v)
     return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
 
 
@@ -66,7 +68,7 @@ def diff(
 ) -> None:
     """Two artifacts or runs side by side: digests, schema and profile drift, params, metrics,
     code, environment, inputs."""
-    from registry.diff import diff as compute
+    from registry.service.diff import diff as compute
 
     d = compute(registry(ctx), a, b)
     if json_:
@@ -74,8 +76,8 @@ def diff(
         return
     out = console()
     ha, hb = d["a"], d["b"]
-    out.print(f"a: {ha['kind']} {ha['name']} {short(ha['id'])} {ha['created_at']}")
-    out.print(f"b: {hb['kind']} {hb['name']} {short(hb['id'])} {hb['created_at']}")
+    out.print(f"a: {ha['kind']} {ha['name']} {short_id(ha['id'])} {ha['created_at']}")
+    out.print(f"b: {hb['kind']} {hb['name']} {short_id(hb['id'])} {hb['created_at']}")
     if d["identical"]:
         out.print("identical: the same record")
         return

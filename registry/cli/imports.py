@@ -6,7 +6,9 @@ import sys
 
 import typer
 
-from registry.cli.output import JsonOpt, console, emit_json, registry, short
+from provenance.records import short_id
+from registry.cli.context import JsonOpt, registry
+from registry.cli.output import console, emit_json
 
 app = typer.Typer(help="Import provenance from other tools.", no_args_is_help=True)
 
@@ -18,7 +20,7 @@ def dvc(
     json_: bool = JsonOpt,
 ) -> None:
     """Turn a DVC project's dvc.lock stages and .dvc files into runs, artifacts and lineage."""
-    from registry.dvcimport import import_dvc
+    from registry.importers.dvc import import_dvc
 
     report = import_dvc(registry(ctx), repo)
     for w in report.warnings:
@@ -28,5 +30,5 @@ def dvc(
         return
     out = console()
     for r in report.added:
-        out.print(f"added {r.kind} {r.name} {short(r.id)}  (seq {r.seq})")
+        out.print(f"added {r.kind} {r.name} {short_id(r.id)}  (seq {r.seq})")
     out.print(f"{len(report.added)} added, {len(report.existing)} already registered")

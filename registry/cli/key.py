@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from registry.cli.output import JsonOpt, console, emit_json, registry, short
+from provenance.records import short_id
+from registry.cli.context import JsonOpt, registry
+from registry.cli.output import console, emit_json
 
 app = typer.Typer(help="Manage signing and log keys.", no_args_is_help=True)
 
@@ -34,7 +36,7 @@ def new(
     if json_:
         emit_json(r.summary())
     else:
-        console().print(f"new {role} key {r.record['name']} (record {short(r.id)})")
+        console().print(f"new {role} key {r.record['name']} (record {short_id(r.id)})")
 
 
 @app.command()
@@ -49,4 +51,4 @@ def revoke(
     if json_:
         emit_json(r.summary())
     else:
-        console().print(f"revoked {key} (attestation {short(r.id)})")
+        console().print(f"revoked {key} (attestation {short_id(r.id)})")

@@ -6,13 +6,15 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from registry.cli.output import console, emit_json, registry, short
+from provenance.records import short_id
+from registry.cli.context import registry
+from registry.cli.output import console, emit_json
 from registry.errors import InputError
 
 if TYPE_CHECKING:
     from rich.tree import Tree
 
-    from registry.lineage import Lineage
+    from registry.service.lineage import Lineage
 
 
 def lineage(
@@ -62,7 +64,7 @@ def _label(result: Lineage, node: str, rel: str | None = None) -> str:
     n = result.nodes[node]
     via = f"[dim]{rel}[/] " if rel else ""
     return (
-        f"{via}[bold]{n['kind']}[/] {n['name']} [cyan]{short(node)}[/] "
+        f"{via}[bold]{n['kind']}[/] {n['name']} [cyan]{short_id(node)}[/] "
         f"[dim]{n['created_at'][:19]}Z[/]"
     )
 

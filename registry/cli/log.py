@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from registry.cli.output import JsonOpt, console, emit_json, registry, short
+from provenance.records import short_id
+from registry.cli.context import JsonOpt, registry
+from registry.cli.output import console, emit_json
 
 
 def log(
@@ -25,5 +27,5 @@ def log(
     for col in ("seq", "id", "kind", "name", "logged at"):
         t.add_column(col)
     for r in records:
-        t.add_row(str(r["seq"]), short(r["id"]), r["kind"], r["name"], r["logged_at"])
+        t.add_row(str(r["seq"]), short_id(r["id"]), r["kind"], r["name"], r["logged_at"])
     console().print(t)

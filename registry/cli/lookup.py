@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from registry.cli.output import JsonOpt, console, emit_json, registry, short
+from provenance.records import short_id
+from registry.cli.context import JsonOpt, registry
+from registry.cli.output import console, emit_json
 
 
 def lookup(
@@ -21,7 +23,7 @@ def lookup(
     elif records:
         out = console()
         for r in records:
-            out.print(f"{short(r['id'])}  {r['kind']:<8} {r['name']}")
+            out.print(f"{short_id(r['id'])}  {r['kind']:<8} {r['name']}")
     else:
         typer.echo(f"no record has the bytes of {target}", err=True)
     if not records:

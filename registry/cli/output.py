@@ -1,4 +1,4 @@
-"""Shared CLI plumbing: opening the registry, JSON and human output, progress."""
+"""What commands print: JSON on stdout, rich tables and text, progress bars on stderr."""
 
 from __future__ import annotations
 
@@ -7,24 +7,9 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-import typer
-
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress
-
-    from registry.service import Registry
-
-JsonOpt = typer.Option(False, "--json", help="Print one JSON document on stdout.")
-
-
-def registry(ctx: typer.Context) -> Registry:
-    """Open the registry named by --registry / PROV_REGISTRY / the nearest .prov upward."""
-    from registry.service import Registry
-
-    reg = Registry.open(ctx.obj.get("registry") if ctx.obj else None)
-    ctx.call_on_close(reg.close)
-    return reg
 
 
 def emit_json(obj: Any) -> None:
@@ -36,10 +21,6 @@ def console() -> Console:
 
     # Piped output is not cut to 80 columns: ids and digests must survive intact.
     return Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 250)
-
-
-def short(rid: str) -> str:
-    return rid.removeprefix("sha256:")[:12]
 
 
 class DelayedProgress:

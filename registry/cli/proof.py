@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from registry.cli.output import emit_json, registry
+from registry.cli.context import registry
+from registry.cli.output import emit_json
 
 app = typer.Typer(help="RFC 9162 proofs (JSON with hex hashes).", no_args_is_help=True)
 

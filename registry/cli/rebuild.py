@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from registry.cli.output import JsonOpt, console, emit_json, registry
+from registry.cli.context import JsonOpt, registry
+from registry.cli.output import console, emit_json
 
 
 def rebuild(ctx: typer.Context, json_: bool = JsonOpt) -> None:

@@ -6,7 +6,9 @@ from typing import Any
 
 import typer
 
-from registry.cli.output import JsonOpt, console, emit_json, registry, short
+from provenance.records import short_id
+from registry.cli.context import JsonOpt, registry
+from registry.cli.output import console, emit_json
 
 app = typer.Typer(help="Artifact stores: the local one and remotes.", no_args_is_help=True)
 
@@ -74,7 +76,7 @@ def _report(done: list[dict[str, Any]], json_: bool, verb: str) -> None:
     if not done:
         out.print(f"nothing to {verb}")
     for d in done:
-        out.print(f"{verb}ed {short(d['id'])}  {d['from']} -> {d['to']}  {d['uri']}")
+        out.print(f"{verb}ed {short_id(d['id'])}  {d['from']} -> {d['to']}  {d['uri']}")
 
 
 def push(

@@ -7,7 +7,9 @@ from typing import Any
 
 import typer
 
-from registry.cli.output import JsonOpt, console, emit_json, registry, short
+from provenance.records import short_id
+from registry.cli.context import JsonOpt, registry
+from registry.cli.output import console, emit_json
 from registry.errors import InputError
 
 app = typer.Typer(help="Retention policies, legal holds, expiry and purging.", no_args_is_help=True)
@@ -85,7 +87,7 @@ def policy_list(ctx: typer.Context, json_: bool = JsonOpt) -> None:
         a = p.record["attributes"]
         scope = ",".join(a.get("applies_to", {}).get("kinds", [])) or "all kinds"
         out.print(
-            f"[cyan]{short(p.id)}[/] [bold]{p.name}[/] {a['duration']} from {a.get('from')}, "
+            f"[cyan]{short_id(p.id)}[/] [bold]{p.name}[/] {a['duration']} from {a.get('from')}, "
             f"{scope}, then {a['on_expiry']} [dim]— {a['basis']}[/]"
         )
 
@@ -96,7 +98,7 @@ def policy_show(ctx: typer.Context, ref: str = typer.Argument(...), json_: bool 
     reg = registry(ctx)
     rec = reg.get(ref)
     if rec.kind != "policy":
-        raise InputError(f"{short(rec.id)} is a {rec.kind} record, not a policy")
+        raise InputError(f"{short_id(rec.id)} is a {rec.kind} record, not a policy")
     emit_json(_policy_json(rec)) if json_ else console().print_json(data=_policy_json(rec))
 
 
@@ -109,18 +111,17 @@ def status(ctx: typer.Context, ref: str = typer.Argument(...), json_: bool = Jso
         return
     out = console()
     until = info["retain_until"] or "no policy applies"
-    out.print(f"[bold]{info['kind']}[/] {info['name']} [cyan]{short(info['id'])}[/]")
+    out.print(f"[bold]{info['kind']}[/] {info['name']} [cyan]{short_id(info['id'])}[/]")
     out.print(f"  state: [bold]{info['state']}[/]   retain until: {until}")
     if info["on_expiry"]:
         out.print(
-            f"  then: {info['on_expiry']}   policies: {', '.join(map(short, info['policies']))}"
+            f"  then: {info['on_expiry']}   policies: {', '.join(map(short_id, info['policies']))}"
         )
     for h in info["holds"]:
-        out.print(
-            f"  [red]legal hold[/] {short(h['id'])} by {h['by']} at {h['at'][:19]}Z: {h['reason']}"
-        )
+        hid = short_id(h["id"])
+        out.print(f"  [red]legal hold[/] {hid} by {h['by']} at {h['at'][:19]}Z: {h['reason']}")
     if info["tombstone"]:
-        out.print(f"  tombstone {short(info['tombstone'])}")
+        out.print(f"  tombstone {short_id(info['tombstone'])}")
 
 
 @app.command("hold")
@@ -158,7 +159,7 @@ def _print_plan(result: dict[str, Any]) -> None:
         until = item["retain_until"]
         why = f"retained until {until[:10]}" if until else "no policy applies"
         out.print(
-            f"  {action:<15} [cyan]{short(item['id'])}[/] {item['kind']} {item['name']} "
+            f"  {action:<15} [cyan]{short_id(item['id'])}[/] {item['kind']} {item['name']} "
             f"[dim]({why})[/]"
         )
     for year, n in sorted(result["upcoming"].items()):
@@ -193,9 +194,9 @@ def apply_(
         return
     out = console()
     for p in result["purged"]:
-        out.print(f"purged {short(p['id'])}: tombstone {short(p['tombstone'])}")
+        out.print(f"purged {short_id(p['id'])}: tombstone {short_id(p['tombstone'])}")
     for rid in result["finished"]:
-        out.print(f"finished purging {short(rid)}")
+        out.print(f"finished purging {short_id(rid)}")
     if not result["purged"] and not result["finished"]:
         out.print("nothing to purge")
 
@@ -212,4 +213,5 @@ def rm(
     if json_:
         emit_json(result)
     else:
-        console().print(f"purged {short(result['id'])}: tombstone {short(result['tombstone'])}")
+        rid, tombstone = short_id(result["id"]), short_id(result["tombstone"])
+        console().print(f"purged {rid}: tombstone {tombstone}")

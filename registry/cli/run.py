@@ -14,7 +14,9 @@ from typing import Any
 
 import typer
 
-from registry.cli.output import JsonOpt, console, emit_json, registry, short
+from provenance.records import short_id
+from registry.cli.context import JsonOpt, registry
+from registry.cli.output import console, emit_json
 from registry.errors import InputError
 from registry.runs import flatten
 
@@ -152,10 +154,11 @@ def run(
     else:
         out = console()
         status = record.record["attributes"]["status"]
-        out.print(f"run {name} {short(record.id)} {status}" + (f" (exit {code})" if argv else ""))
+        exit_note = f" (exit {code})" if argv else ""
+        out.print(f"run {name} {short_id(record.id)} {status}{exit_note}")
         for o in r.outputs:
             state = "unchanged" if o.existing else "added"
-            out.print(f"  {state} {o.kind} {o.name} {short(o.id)}")
+            out.print(f"  {state} {o.kind} {o.name} {short_id(o.id)}")
         if code != 0 and outputs:
             out.print(f"  outputs not registered (the run failed): {', '.join(outputs)}")
     if metrics_error is not None:

@@ -21,7 +21,7 @@ def serve(
 ) -> None:
     """Serve the registry over HTTP: FastAPI on uvicorn, OpenAPI at /openapi.json, /docs."""
     from registry.api.app import SETTINGS_ENV, Settings, is_loopback
-    from registry.cli.output import registry
+    from registry.cli.context import registry
     from registry.errors import InputError
 
     if no_auth and not is_loopback(host):

@@ -6,7 +6,9 @@ import json
 
 import typer
 
-from registry.cli.output import JsonOpt, console, emit_json, registry
+from provenance.records import short_id
+from registry.cli.context import JsonOpt, registry
+from registry.cli.output import console, emit_json
 
 
 def show(
@@ -57,7 +59,7 @@ def show(
     if ret["retain_until"]:
         t.add_row("retain until", ret["retain_until"])
     for h in ret.get("holds", []):
-        t.add_row("legal hold", f"{h['reason']} (by {h['by']}, {h['at']}, {h['id'][7:19]})")
+        t.add_row("legal hold", f"{h['reason']} (by {h['by']}, {h['at']}, {short_id(h['id'])})")
     if ret.get("tombstone"):
-        t.add_row("tombstone", f"bytes purged: {ret['tombstone'][7:19]}")
+        t.add_row("tombstone", f"bytes purged: {short_id(ret['tombstone'])}")
     console().print(t)

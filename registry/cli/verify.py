@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from registry.cli.output import JsonOpt, console, emit_json, registry
+from registry.cli.context import JsonOpt, registry
+from registry.cli.output import console, emit_json
 
 
 def verify(

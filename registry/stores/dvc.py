@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from registry.errors import ConfigError, StorageError
-from registry.stores import Member, Obj, Store
+from registry.stores.base import Member, Obj, Store
 
 __all__ = ["DVCStore", "dvc_project"]
 

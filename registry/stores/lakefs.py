@@ -22,10 +22,10 @@ from __future__ import annotations
 import contextlib
 import copy
 from collections.abc import Iterator, Mapping
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from registry.errors import ConfigError, StorageError
-from registry.stores import Obj, Store
+from registry.stores.base import Obj, Store
 
 __all__ = ["LakeFSStore"]
 
@@ -52,7 +52,7 @@ class LakeFSStore(Store):
         branch, _, prefix = rest.partition("/")
         self.branch_id, self.prefix = branch, f"{prefix.strip('/')}/" if prefix else ""
         try:
-            self.client = Client()
+            self.client = Client()  # type: ignore[no-untyped-call]
         except NoAuthenticationFound:
             raise ConfigError(
                 f"remote {name}: no lakeFS credentials (set LAKECTL_CREDENTIALS_ACCESS_KEY_ID "
@@ -69,7 +69,7 @@ class LakeFSStore(Store):
         #: The reference reads go to: the branch, or a commit (:meth:`at`).
         self.ref = branch
 
-    def _fail(self, e: Exception, doing: str) -> StorageError:
+    def failure(self, e: Exception, doing: str) -> StorageError:
         status = _status(e)
         why = f"HTTP {status}" if status else (str(e).splitlines() or [type(e).__name__])[0]
         return StorageError(f"remote {self.name} ({self.url}): cannot {doing}: {why}")
@@ -93,7 +93,7 @@ class LakeFSStore(Store):
                     f"remote {self.name}: no branch {self.branch_id!r} in lakeFS repository "
                     f"{self.repo_id!r} (create them in lakeFS first)"
                 ) from None
-            raise self._fail(e, "reach the lakeFS server") from None
+            raise self.failure(e, "reach the lakeFS server") from None
 
     def locate(self, obj: Obj) -> str:
         return f"lakefs://{self.repo_id}/{self.branch_id}/{self.path(obj)}"
@@ -102,7 +102,7 @@ class LakeFSStore(Store):
         try:
             return bool(self.repo.ref(self.ref).object(self.path(obj)).exists())
         except Exception as e:
-            raise self._fail(e, f"look up {self.path(obj)}") from None
+            raise self.failure(e, f"look up {self.path(obj)}") from None
 
     def put(self, obj: Obj, src: BinaryIO) -> None:
         """Stream into the SDK's writer (it spools to a temporary file past 32 MiB) and upload
@@ -120,7 +120,7 @@ class LakeFSStore(Store):
         try:
             writer.close()
         except Exception as e:
-            raise self._fail(e, f"upload {self.path(obj)}") from None
+            raise self.failure(e, f"upload {self.path(obj)}") from None
 
     @contextlib.contextmanager
     def open(self, obj: Obj) -> Iterator[BinaryIO]:
@@ -131,10 +131,10 @@ class LakeFSStore(Store):
         except FileNotFoundError:
             raise
         except Exception as e:
-            raise self._fail(e, f"read {self.path(obj)}") from None
+            raise self.failure(e, f"read {self.path(obj)}") from None
         reader: Any = target.reader(mode="rb", pre_sign=False)
         with reader:
-            yield _Reads(reader, self, obj)
+            yield cast(BinaryIO, _Reads(reader, self, obj))
 
     def delete(self, obj: Obj) -> None:
         try:
@@ -142,7 +142,7 @@ class LakeFSStore(Store):
         except Exception as e:
             if _status(e) == 404:
                 return
-            raise self._fail(e, f"delete {self.path(obj)}") from None
+            raise self.failure(e, f"delete {self.path(obj)}") from None
 
     def seal(self, record_id: str, root: Obj) -> str:
         return self._commit(
@@ -156,7 +156,7 @@ class LakeFSStore(Store):
         try:
             ref = self.branch.commit(message=message, metadata=metadata, allow_empty=True)
         except Exception as e:
-            raise self._fail(e, f"commit to branch {self.branch_id}") from None
+            raise self.failure(e, f"commit to branch {self.branch_id}") from None
         return str(ref.id)
 
 
@@ -170,7 +170,7 @@ class _Reads:
         try:
             return bytes(self._reader.read(n if n and n > 0 else None))
         except Exception as e:
-            raise self._store._fail(e, f"read {self._store.path(self._obj)}") from None
+            raise self._store.failure(e, f"read {self._store.path(self._obj)}") from None
 
     def readable(self) -> bool:
         return True

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from provenance.digests import StreamDigest, digest_stream
+from provenance.digests import Readable, StreamDigest, digest_stream
 from registry.errors import StorageError
-from registry.objects import ObjectStore, ObjectWriter
-from registry.stores import Obj, Store
+from registry.stores.base import Obj, Store
+from registry.stores.objects import ObjectStore, ObjectWriter
 
 __all__ = ["LocalStore"]
 
@@ -46,7 +46,7 @@ class LocalStore(Store):
                 w.write(chunk)
             self._commit(w, obj.sha256)
 
-    def put_new(self, src: BinaryIO) -> StreamDigest:
+    def put_new(self, src: Readable) -> StreamDigest:
         """Write bytes whose digests are not known beforehand (read from DVC, which keys by
         MD5 only); returns them, the object being keyed by the SHA-256 found."""
         with self.objects.writer() as w:

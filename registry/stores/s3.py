@@ -20,8 +20,8 @@ from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any, BinaryIO
 
-from registry.errors import RetentionRefused, StorageError
-from registry.stores import Obj, Store
+from registry.errors import RetentionRefusedError, StorageError
+from registry.stores.base import Obj, Store
 
 __all__ = ["S3Store"]
 
@@ -162,7 +162,7 @@ class S3Store(Store):
                 self.client.delete_object(Bucket=self.bucket, Key=key)
         except Exception as e:
             if _code(e) in _REFUSED:
-                raise RetentionRefused(
+                raise RetentionRefusedError(
                     f"remote {self.name} refuses to delete {key} ({_code(e)}): "
                     "its Object Lock retention or legal hold is still in force"
                 ) from None

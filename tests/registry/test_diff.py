@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from registry.diff import diff, kv_changes
-from registry.tabular import describe
+from registry.service.diff import diff, kv_changes
+from registry.workspace.tabular import describe
 from tests.conftest import run_prov, write
 
 

@@ -9,8 +9,8 @@ import networkx as nx
 import pytest
 
 from registry.errors import InputError, NotFoundError
-from registry.lineage import WALKED
 from registry.service import Registry
+from registry.service.lineage import WALKED
 from tests.conftest import run_prov
 
 LAYERS = 12

@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from provenance.timefmt import utcnow
-from registry import retain
 from registry.errors import InputError, NotFoundError, RefusedError
 from registry.service import Registry
+from registry.service import retention as retain
 from retention.holds import HOLD, RELEASE, active_holds
 from retention.policy import retention_of
 from tests.conftest import run_prov, write

@@ -20,9 +20,10 @@ from provenance.errors import ProvenanceError
 from provenance.logentry import leaf_input
 from provenance.records import validate_record
 from registry import db
-from registry.derive import derive
-from registry.log import node_key
-from registry.tables import KeyRow, LinkRow, LocationRow, LogEntry, LogNode, RecordRow, TagRow
+from registry.db.derive import derive
+from registry.db.merkle_log import node_key
+from registry.db.tables import T_ENTRIES, T_KEYS, T_LINKS, T_LOCATIONS, T_NODES, T_RECORDS, T_TAGS
+from registry.service.writer import write_derived
 
 if TYPE_CHECKING:
     from registry.service import Registry
@@ -34,10 +35,10 @@ _BATCH = 2000
 
 def rebuild(reg: Registry) -> dict[str, Any]:
     """Recompute Merkle nodes and derived tables from the envelopes; returns counts."""
-    e = LogEntry.__table__  # type: ignore[attr-defined]
+    e = T_ENTRIES
     with db.write_tx(reg.engine) as conn:
-        for table in (RecordRow, LinkRow, TagRow, KeyRow, LocationRow, LogNode):
-            conn.execute(delete(table.__table__))  # type: ignore[attr-defined]
+        for table in (T_RECORDS, T_LINKS, T_TAGS, T_KEYS, T_LOCATIONS, T_NODES):
+            conn.execute(delete(table))
         leaves: dict[int, bytes] = {}
         skipped: list[int] = []
         records = entries = 0
@@ -64,7 +65,7 @@ def rebuild(reg: Registry) -> dict[str, Any]:
                     continue
                 batch.append(derive(rid, seq, record, seq_of))
             if batch:
-                reg._write_derived(conn, batch)
+                write_derived(conn, batch)
                 records += len(batch)
         nodes = _write_nodes(conn, leaves)
     return {"entries": entries, "records": records, "nodes": nodes, "skipped": skipped}
@@ -73,7 +74,7 @@ def rebuild(reg: Registry) -> dict[str, Any]:
 def _write_nodes(conn: Connection, leaves: dict[int, bytes]) -> int:
     """Every complete subtree over consecutive leaves (a gap leaves its ancestors out)."""
     level, current, count = 0, leaves, 0
-    t = LogNode.__table__  # type: ignore[attr-defined]
+    t = T_NODES
     while current:
         rows = [{"node": node_key(level, i), "hash": h} for i, h in sorted(current.items())]
         for i in range(0, len(rows), _BATCH):

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from provenance.dsse import Envelope
 from provenance.errors import ProvenanceError
 from provenance.records import KINDS, REGISTRY_PREDICATES
-from registry.api.app import Reader, Writer, registry
+from registry.api.deps import Reader, Writer, registry
 from registry.api.problems import PROBLEMS, Problem
+from registry.api.responses import REF, json_body, json_response, read_json
+from registry.results import Registered
 from registry.tokens import Principal
-
-if TYPE_CHECKING:
-    from registry.service import Registered
 
 router = APIRouter(prefix="/v1", tags=["records"], responses=PROBLEMS)
 
@@ -25,14 +25,6 @@ MAX_BATCH = 1000
 #: Kinds only an admin may register through the API: they change whom the log trusts and
 #: what it keeps (SPEC §10: admin holds tokens, policies, holds and retention).
 ADMIN_KINDS = frozenset({"key", "policy", "tombstone"})
-
-REF = Annotated[
-    str,
-    Path(
-        description="A record id (sha256:<hex>) or a unique prefix of at least 6 hex digits",
-        max_length=71,
-    ),
-]
 
 _RECORD_SCHEMA = {
     "type": "object",
@@ -92,26 +84,6 @@ _RESULT_SCHEMA = {
 }
 
 
-def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
-
-
-def _json(obj: Any, status: int = 200) -> Response:
-    return Response(
-        json.dumps(obj, ensure_ascii=False), status_code=status, media_type="application/json"
-    )
-
-
-async def _read_json(request: Request) -> Any:
-    body = await request.body()
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise Problem(400, "the request body is not JSON") from None
-    except RecursionError:
-        raise Problem(400, "the request body is nested too deeply") from None
-
-
 def parse_item(obj: Any, principal: Principal, where: str = "body") -> dict[str, Any] | Envelope:
     """A ``{"record": {...}}`` to sign here, or a client-signed envelope, after the checks
     that depend on who sends it (the record's own checks run when it is appended)."""
@@ -160,7 +132,7 @@ def _result(r: Registered, note: str) -> dict[str, Any]:
     "/records",
     status_code=201,
     summary="Register one record",
-    openapi_extra=_json_body(_ITEM_SCHEMA),
+    openapi_extra=json_body(_ITEM_SCHEMA),
     responses={
         200: {
             "description": "Already registered",
@@ -173,31 +145,27 @@ def _result(r: Registered, note: str) -> dict[str, Any]:
     },
 )
 async def post_record(request: Request, principal: Writer) -> Response:
-    from starlette.concurrency import run_in_threadpool
-
-    item = parse_item(await _read_json(request), principal)
+    item = parse_item(await read_json(request), principal)
     results, note = await run_in_threadpool(registry(request).submit, [item], principal.name)
-    return _json(_result(results[0], note), 200 if results[0].existing else 201)
+    return json_response(_result(results[0], note), 200 if results[0].existing else 201)
 
 
 @router.post(
     "/records/batch",
     status_code=201,
     summary=f"Register up to {MAX_BATCH} records in one transaction",
-    openapi_extra=_json_body(
+    openapi_extra=json_body(
         {"type": "array", "minItems": 1, "maxItems": MAX_BATCH, "items": _ITEM_SCHEMA}
     ),
 )
 async def post_batch(request: Request, principal: Writer) -> Response:
-    from starlette.concurrency import run_in_threadpool
-
-    body = await _read_json(request)
+    body = await read_json(request)
     if not isinstance(body, list) or not 1 <= len(body) <= MAX_BATCH:
         raise Problem(422, f"the body must be a JSON array of 1 to {MAX_BATCH} items")
     items = [parse_item(obj, principal, f"item {i}") for i, obj in enumerate(body)]
     results, note = await run_in_threadpool(registry(request).submit, items, principal.name)
     created = any(not r.existing for r in results)
-    return _json(
+    return json_response(
         {
             "results": [{"id": r.id, "seq": r.seq, "existing": r.existing} for r in results],
             "checkpoint": note,
@@ -208,7 +176,7 @@ async def post_batch(request: Request, principal: Writer) -> Response:
 
 @router.get("/records/{ref}", summary="One record, as prov show --json")
 async def get_record(ref: REF, request: Request, _: Reader) -> Response:
-    return _json(registry(request).show(ref))
+    return json_response(registry(request).show(ref))
 
 
 @router.get("/records", summary="Records, newest first, paged")
@@ -227,7 +195,7 @@ def list_records(
         wanted = (key, value if eq else None)
     rows = registry(request).log(kind, name, limit + 1, wanted, after)
     page, more = rows[:limit], len(rows) > limit
-    return _json({"records": page, "next": page[-1]["seq"] if more else None})
+    return json_response({"records": page, "next": page[-1]["seq"] if more else None})
 
 
 @router.get("/lookup/{algorithm}/{hex}", summary="Records whose bytes have this digest")
@@ -237,7 +205,7 @@ async def lookup(
     request: Request,
     _: Reader,
 ) -> Response:
-    return _json({"records": registry(request).lookup_digest(algorithm, hex.lower())})
+    return json_response({"records": registry(request).lookup_digest(algorithm, hex.lower())})
 
 
 @router.get("/records/{ref}/lineage", summary="Lineage, as prov lineage --format json")

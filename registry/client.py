@@ -15,6 +15,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from provenance.digests import Digest
+from provenance.errors import ProvenanceError
+from provenance.records import RECORD_TYPE
+from provenance.timefmt import now_text
+from registry.capture import environment as env_capture
+from registry.capture import git as git_capture
 from registry.errors import (
     InputError,
     NotFoundError,
@@ -22,14 +28,14 @@ from registry.errors import (
     RegistryError,
     StorageError,
 )
-from registry.files import FileHasher, guess_kind, subject_of
+from registry.results import Registered
+from registry.runs import Run
+from registry.workspace.hashing import FileHasher, subject_of
+from registry.workspace.kinds import add_arguments, guess_kind
 
 if TYPE_CHECKING:
     import httpx
     import networkx
-
-    from registry.runs import Run
-    from registry.service import Registered
 
 __all__ = ["RemoteRegistry"]
 
@@ -105,14 +111,9 @@ class RemoteRegistry:
     # ------------------------------------------------------------------ writing
 
     def _complete(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        from provenance.records import RECORD_TYPE
-        from registry.service import _now
-
-        return {"type": RECORD_TYPE, "created_at": _now(), **record}
+        return {"type": RECORD_TYPE, "created_at": now_text(), **record}
 
     def _registered(self, result: Mapping[str, Any], record: Mapping[str, Any]) -> Registered:
-        from registry.service import Registered
-
         return Registered(
             result["id"], int(result["seq"]), dict(record), "", result.get("existing", False)
         )
@@ -159,8 +160,6 @@ class RemoteRegistry:
     ) -> Registered:
         """Hash a file or directory here and register it by digest: the latest record of the
         name with the same bytes (and links) is returned, new bytes supersede it."""
-        from registry.service import add_arguments
-
         p, wanted = add_arguments(path, kind, links, self.resolve)
         subject, _ = subject_of(p, FileHasher({}, None))
         name = name or p.as_posix()
@@ -208,17 +207,13 @@ class RemoteRegistry:
 
     def code(self, repo: str | os.PathLike[str] = ".") -> Registered:
         """Register the git commit checked out at ``repo`` (as :meth:`Registry.code`)."""
-        from registry.capture.git import capture_code
-
-        return self._register_once("code", *capture_code(repo))
+        return self._register_once("code", *git_capture.capture_code(repo))
 
     def environment(self, project: str | os.PathLike[str] | None = None) -> Registered:
         """Capture and register this environment (as :meth:`Registry.environment`)."""
-        from registry.capture.environment import capture_environment
-        from registry.capture.git import toplevel
-
-        where = Path(project) if project is not None else (toplevel(Path.cwd()) or Path.cwd())
-        return self._register_once("environment", *capture_environment(where))
+        cwd = Path.cwd()
+        where = Path(project) if project is not None else (git_capture.toplevel(cwd) or cwd)
+        return self._register_once("environment", *env_capture.capture_environment(where))
 
     def run(
         self,
@@ -229,9 +224,7 @@ class RemoteRegistry:
         command: str | None = None,
     ) -> Run:
         """A run to use as a context manager, as :meth:`Registry.run`."""
-        from registry.runs import Run
-
-        return Run(self, name, params, capture_code, capture_environment, command)  # type: ignore[arg-type]
+        return Run(self, name, params, capture_code, capture_environment, command)
 
     # ------------------------------------------------------------------ reading
 
@@ -263,9 +256,6 @@ class RemoteRegistry:
 
     def lookup(self, target: str) -> list[dict[str, Any]]:
         """Records whose bytes are a local file's or directory's, or a digest's."""
-        from provenance.digests import Digest
-        from provenance.errors import ProvenanceError
-
         p = Path(target)
         if p.exists():
             subject, _ = subject_of(p, FileHasher({}, None))
@@ -282,14 +272,14 @@ class RemoteRegistry:
 
     def lineage(
         self, ref: str, direction: str = "up", depth: int | None = None, as_of: str | None = None
-    ) -> networkx.DiGraph:
+    ) -> networkx.DiGraph[str]:
         """Lineage as a networkx DiGraph, as :meth:`Registry.lineage` returns it."""
         import networkx
 
         answer = self._get(
             f"/v1/records/{ref}/lineage", direction=direction, depth=depth, as_of=as_of
         )
-        graph = networkx.DiGraph()
+        graph: networkx.DiGraph[str] = networkx.DiGraph()
         for node in answer["nodes"]:
             graph.add_node(node["id"], **{k: v for k, v in node.items() if k != "id"})
         for edge in answer["edges"]:

@@ -29,13 +29,15 @@ from typing import TYPE_CHECKING, Any
 
 from provenance.canonical import canonical_bytes
 from provenance.digests import digest_bytes
+from provenance.manifest import ManifestEntry, dvc_dir_md5, manifest_bytes
 from registry.errors import InputError
-from registry.files import ManifestEntry, dvc_dir_md5, guess_kind, manifest_bytes
+from registry.results import Registered
 from registry.runs import flatten
-from registry.tabular import describe
+from registry.workspace.kinds import guess_kind
+from registry.workspace.tabular import describe
 
 if TYPE_CHECKING:
-    from registry.service import Registered, Registry
+    from registry.service import Registry
 
 __all__ = ["ImportReport", "import_dvc"]
 
@@ -247,7 +249,7 @@ def _git_files(root: Path) -> set[str] | None:
 
 
 def _stage_metrics(yaml_stage: Mapping[str, Any]) -> set[str]:
-    names = set()
+    names: set[str] = set()
     for m in yaml_stage.get("metrics", []) or []:
         names.update(m if isinstance(m, dict) else [m])
     return {str(n) for n in names}
@@ -314,8 +316,8 @@ def import_dvc(reg: Registry, repo: str | os.PathLike[str] = ".") -> ImportRepor
 
     for s in stages.values():  # parse every dep and out now, so a bad one fails first
         for key in ("deps", "outs"):
-            for e in s["stage"].get(key, []) or []:
-                _Out.parse(e, s["base"], s["where"])
+            for entry in s["stage"].get(key, []) or []:
+                _Out.parse(entry, s["base"], s["where"])
 
     code = None
     try:
@@ -400,4 +402,5 @@ def _import_stage(
 
 
 def _md5(r: Registered) -> str | None:
-    return (r.record.get("subject") or {}).get("digest", {}).get("md5")
+    md5 = (r.record.get("subject") or {}).get("digest", {}).get("md5")
+    return None if md5 is None else str(md5)

@@ -4,94 +4,29 @@ A file whose inode, size and mtime match the digest cache (``file_states``) is n
 As in git's "racy" rule, a cached digest is trusted only when the file's mtime is safely older
 than the moment hashing started, so a write landing in the same clock tick is never missed.
 
-A directory becomes a manifest: the canonical JSON list of ``{"path", "sha256", "md5", "size"}``
-sorted by path. Its SHA-256 is the directory's digest; its MD5 is DVC's ``.dir`` hash, computed
-the way DVC 3 does, so the record matches DVC's own.
+A directory becomes a manifest (:mod:`provenance.manifest`): its SHA-256 is the directory's
+digest; its MD5 is DVC's ``.dir`` hash, so the record matches DVC's own.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import mimetypes
 import os
 import stat
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from provenance.canonical import canonical_bytes
 from provenance.digests import CHUNK_SIZE, StreamDigest, digest_bytes, digest_stream
-from provenance.records import ARTIFACT_KINDS
+from provenance.manifest import ManifestEntry, dvc_dir_md5, manifest_bytes
 from registry.errors import InputError, StorageError
-from registry.objects import ObjectStore
+from registry.stores.objects import ObjectStore
 
-__all__ = [
-    "FileHasher",
-    "ManifestEntry",
-    "artifact_kind",
-    "dvc_dir_md5",
-    "guess_kind",
-    "manifest_bytes",
-    "walk",
-]
+__all__ = ["FileHasher", "subject_of", "walk"]
 
 #: A cached digest is trusted only if the file was last modified this long before it was hashed.
 RACY_MARGIN_NS = 2_000_000_000
-
-
-def artifact_kind(kind: str) -> str:
-    """The kind of a ``prov add``: dataset or model.
-
-    Raises:
-        InputError: any other kind.
-    """
-    if kind not in ARTIFACT_KINDS:
-        raise InputError(f"unknown kind {kind!r} for prov add (dataset or model)")
-    return kind
-
-
-#: Suffixes of model files (weights, serialized estimators, exported graphs).
-MODEL_SUFFIXES = frozenset(
-    {".onnx", ".pt", ".pth", ".ckpt", ".safetensors", ".gguf", ".h5", ".keras", ".pb", ".tflite"}
-    | {".mlmodel", ".joblib", ".pkl", ".pickle", ".xgb", ".lgb", ".cbm"}
-)
-
-
-def guess_kind(path: str | os.PathLike[str]) -> str:
-    """``model`` for a model file (by suffix) or a path with "model" in its last part, else
-    ``dataset``: the default kind of a new name in ``prov add``, ``prov run -o``, DVC imports."""
-    p = Path(path)
-    if p.suffix.lower() in MODEL_SUFFIXES or "model" in p.name.lower():
-        return "model"
-    return "dataset"
-
-
-@dataclass(frozen=True)
-class ManifestEntry:
-    path: str
-    sha256: str
-    md5: str
-    size: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {"path": self.path, "sha256": self.sha256, "md5": self.md5, "size": self.size}
-
-
-def manifest_bytes(entries: list[ManifestEntry]) -> bytes:
-    """The canonical manifest of a directory."""
-    return canonical_bytes([e.to_json() for e in sorted(entries, key=lambda e: e.path)])
-
-
-def dvc_dir_md5(entries: list[ManifestEntry]) -> str:
-    """DVC 3's directory hash: MD5 of its ``.dir`` JSON (DVC shows it with a ``.dir`` suffix)."""
-    body = json.dumps(
-        sorted(({"md5": e.md5, "relpath": e.path} for e in entries), key=lambda x: x["relpath"]),
-        sort_keys=True,
-    )
-    return hashlib.md5(body.encode()).hexdigest()
 
 
 def walk(root: Path) -> Iterator[tuple[str, Path]]:

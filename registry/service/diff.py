@@ -14,9 +14,10 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from provenance.records import ARTIFACT_KINDS
+from registry.results import Registered
 
 if TYPE_CHECKING:
-    from registry.service import Registered, Registry
+    from registry.service import Registry
 
 __all__ = ["diff", "kv_changes"]
 
@@ -160,10 +161,14 @@ def _code(reg: Registry, a: str | None, b: str | None) -> dict[str, Any]:
     return {"a": info(a), "b": info(b), "changed": a != b}
 
 
+def _first(r: Registered, rel: str) -> str | None:
+    found = _links(r, rel)
+    return found[0] if found else None
+
+
 def _runs(reg: Registry, a: Registered, b: Registered) -> dict[str, Any]:
     aa, ab = a.record.get("attributes", {}), b.record.get("attributes", {})
     scalar = ("status", "exit_code", "command", "host", "user")
-    first = lambda r, rel: (_links(r, rel) or [None])[0]  # noqa: E731
     inputs_a, inputs_b = _named(reg, _links(a, "used")), _named(reg, _links(b, "used"))
     return {
         "a": _head(a),
@@ -173,8 +178,8 @@ def _runs(reg: Registry, a: Registered, b: Registered) -> dict[str, Any]:
         ),
         "params": kv_changes(aa.get("params", {}), ab.get("params", {})),
         "metrics": kv_changes(aa.get("metrics", {}), ab.get("metrics", {})),
-        "code": _code(reg, first(a, "code"), first(b, "code")),
-        "environment": _environments(reg, first(a, "environment"), first(b, "environment")),
+        "code": _code(reg, _first(a, "code"), _first(b, "code")),
+        "environment": _environments(reg, _first(a, "environment"), _first(b, "environment")),
         "inputs": kv_changes(inputs_a, inputs_b),
     }
 

@@ -7,15 +7,26 @@ tags, keys, locations), which ``prov verify --full`` checks against the envelope
 ``tokens`` is the one table that is neither the log nor derived from it: API tokens are access
 control, not provenance, so ``prov rebuild`` leaves it alone and the log never holds a secret.
 The digest cache of files (by inode, size and mtime) is machine-local and lives outside this
-database (:mod:`registry.statcache`).
+database (:mod:`registry.workspace.statcache`).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, String
+from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, String, Table
 from sqlmodel import Field, SQLModel
 
 __all__ = [
+    "T_CHECKPOINTS",
+    "T_ENTRIES",
+    "T_KEYS",
+    "T_LINKS",
+    "T_LOCATIONS",
+    "T_META",
+    "T_NODES",
+    "T_OPENLINEAGE",
+    "T_RECORDS",
+    "T_TAGS",
+    "T_TOKENS",
     "CheckpointRow",
     "KeyRow",
     "LinkRow",
@@ -23,6 +34,7 @@ __all__ = [
     "LogEntry",
     "LogNode",
     "Meta",
+    "OpenLineageRun",
     "RecordRow",
     "TagRow",
     "TokenRow",
@@ -34,8 +46,10 @@ __all__ = [
 _BIG = BigInteger().with_variant(Integer, "sqlite")
 
 
-def _big(primary_key: bool = False, **kw: object) -> Column:  # type: ignore[type-arg]
-    return Column(_BIG, primary_key=primary_key, autoincrement=False, **kw)
+def _big(primary_key: bool = False, nullable: bool | None = None) -> Column[int]:
+    if nullable is None:
+        return Column(_BIG, primary_key=primary_key, autoincrement=False)
+    return Column(_BIG, primary_key=primary_key, autoincrement=False, nullable=nullable)
 
 
 class Meta(SQLModel, table=True):
@@ -150,3 +164,21 @@ class OpenLineageRun(SQLModel, table=True):
     state: str
     record_id: str | None = None
     updated_at: str
+
+
+def _table(model: type[SQLModel]) -> Table:
+    return model.__table__  # type: ignore[attr-defined,no-any-return]
+
+
+#: The tables as SQLAlchemy Core sees them (queries are written against these).
+T_META = _table(Meta)
+T_ENTRIES = _table(LogEntry)
+T_NODES = _table(LogNode)
+T_CHECKPOINTS = _table(CheckpointRow)
+T_RECORDS = _table(RecordRow)
+T_LINKS = _table(LinkRow)
+T_TAGS = _table(TagRow)
+T_KEYS = _table(KeyRow)
+T_LOCATIONS = _table(LocationRow)
+T_TOKENS = _table(TokenRow)
+T_OPENLINEAGE = _table(OpenLineageRun)

@@ -14,11 +14,12 @@ import hashlib
 import re
 from collections.abc import Callable, Container, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
+from provenance.digests import Readable
+from provenance.manifest import ManifestEntry, manifest_bytes
 from registry.errors import InputError, StorageError
-from registry.files import ManifestEntry, manifest_bytes
-from registry.stores import Member, Obj, Store, VerifiedReader
+from registry.stores.base import Member, Obj, Store, VerifiedReader
 from registry.stores.local import LocalStore
 
 __all__ = ["PARALLEL", "copy", "delete", "each", "objects", "root_of"]
@@ -93,7 +94,8 @@ def _member(src: Store, dst: Store, m: Member) -> Member:
     if not isinstance(dst, LocalStore):
         raise StorageError(f"{src.name} lists {m.path} without a SHA-256: pull it first")
     with src.open(Obj("0" * 64, m.md5, -1)) as f:
-        d = dst.put_new(f)
+        # Only DVC lists files by MD5 alone; its (fsspec) files read into buffers.
+        d = dst.put_new(cast(Readable, f))
     if d.md5 != m.md5:
         raise StorageError(f"{src.name}: {m.path} hashes to md5:{d.md5}, not md5:{m.md5}")
     return Member(m.path, d.md5, d.sha256, d.size)

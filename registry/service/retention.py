@@ -21,78 +21,66 @@ a tombstoned record whether or not they are gone yet.
 from __future__ import annotations
 
 import contextlib
-import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
+from provenance.records import short_id
 from provenance.timefmt import format_time, parse_time, utcnow
-from registry import db, queries
-from registry.errors import InputError, RetentionRefused
-from registry.stores import Store
-from registry.transfer import delete, objects, root_of
+from registry import db
+from registry.errors import InputError, RetentionRefusedError
+from registry.results import Registered
+from registry.service.read import (
+    entry,
+    holds_in_force,
+    payload,
+    policies,
+    present,
+    resolve_in,
+    tombstones,
+)
+from registry.service.remotes import store, stored_at, sync_locks
+from registry.service.writer import Plan, new_record
+from registry.stores.base import Store
+from registry.stores.transfer import delete, objects, root_of
 from retention.bulk import Evaluator
-from retention.holds import HOLD, RELEASE, active_holds
+from retention.holds import HOLD, RELEASE
+from retention.plan import plan as plan_of
 from retention.policy import Retention, retention_of
+from retention.presets import PRESETS, preset_attributes
 
 if TYPE_CHECKING:
-    from registry.service import Registered, Registry
+    from registry.service import Registry
 
-__all__ = ["apply", "hold", "holds_in_force", "plan", "release", "rm", "status", "tombstones"]
-
-_HOLD_EVENTS = """
-    SELECT r.id, l.dst, e.envelope FROM records r
-    JOIN links l ON l.src = r.id AND l.rel = 'about'
-    JOIN log_entries e ON e.seq = r.seq
-    WHERE r.kind = 'attestation' AND r.name IN ('legal-hold', 'hold-release') {about}
-    ORDER BY r.seq"""
-_TOMBSTONED = """
-    SELECT l.dst, r.id FROM records r JOIN links l ON l.src = r.id AND l.rel = 'about'
-    WHERE r.kind = 'tombstone' {about}"""
-_PRESENT = """
-    SELECT store, uri FROM locations WHERE record_id = :rid AND present = :yes
-    ORDER BY store, uri"""
+__all__ = ["add_policy", "apply", "hold", "plan", "policy_records", "release", "rm", "status"]
 
 
-def _payload(envelope: bytes) -> dict[str, Any]:
-    from provenance.dsse import Envelope
+def add_policy(
+    reg: Registry, name: str, attributes: Mapping[str, Any] | None = None, preset: str | None = None
+) -> Registered:
+    """Log a retention policy (``prov retention policy add``): its SPEC §7 ``attributes``,
+    or a shipped ``preset``.
 
-    return json.loads(Envelope.from_bytes(bytes(envelope)).payload)  # type: ignore[no-any-return]
-
-
-def holds_in_force(conn: Connection, about: str | None = None) -> dict[str, list[dict[str, Any]]]:
-    """Holds in force: record id -> each hold's id, reason, principal and time."""
-    where, params = ("AND l.dst = :about", {"about": about}) if about else ("", {})
-    events, records = [], {}
-    for aid, dst, envelope in db.query(conn, _HOLD_EVENTS.format(about=where), params):
-        rec = _payload(envelope)
-        attrs = rec.get("attributes", {})
-        events.append((aid, attrs.get("predicate"), dst, attrs.get("body") or {}))
-        records[aid] = rec
-    return {
-        rid: [
-            {
-                "id": h,
-                "reason": records[h]["attributes"].get("body", {}).get("reason"),
-                "by": records[h].get("created_by"),
-                "at": records[h]["created_at"],
-            }
-            for h in holds
-        ]
-        for rid, holds in active_holds(events).items()
-    }
+    Raises:
+        InputError: invalid attributes (an ISO 8601 duration that does not parse, an
+            unknown kind or expiry action), or an unknown preset.
+    """
+    if preset is not None:
+        if preset not in PRESETS:
+            raise InputError(f"unknown preset {preset!r} (one of {', '.join(PRESETS)})")
+        attributes = preset_attributes(preset)
+    record = new_record("policy", name, attributes=dict(attributes or {}))
+    record.setdefault("attributes", {})
+    return reg.writer.append(lambda conn: Plan([record]))[0]
 
 
-def tombstones(conn: Connection, about: str | None = None) -> dict[str, str]:
-    """Tombstoned record id -> its tombstone's id."""
-    where, params = ("AND l.dst = :about", {"about": about}) if about else ("", {})
-    return {dst: tid for dst, tid in db.query(conn, _TOMBSTONED.format(about=where), params)}
-
-
-def _present(conn: Connection, rid: str) -> list[tuple[str, str]]:
-    return [(s, u) for s, u in db.query(conn, _PRESENT, {"rid": rid, "yes": True})]
+def policy_records(reg: Registry) -> list[Registered]:
+    """The retention policies in force, as logged."""
+    with db.read_tx(reg.engine) as conn:
+        return [e for pid, _ in policies(conn) if (e := entry(conn, pid))]
 
 
 @dataclass
@@ -107,11 +95,11 @@ class _Subject:
         return retention_of(self.record, parse_time(self.logged_at), policies)
 
 
-def _subject(reg: Registry, conn: Connection, ref: str) -> _Subject:
-    rid = queries.resolve_in(conn, ref)
-    entry = reg._entry(conn, rid)
-    assert entry is not None  # resolve_in found it in the log
-    return _Subject(rid, entry.record, entry.logged_at)
+def _subject(conn: Connection, ref: str) -> _Subject:
+    rid = resolve_in(conn, ref)
+    found = entry(conn, rid)
+    assert found is not None  # resolve_in found it in the log
+    return _Subject(rid, found.record, found.logged_at)
 
 
 def status(reg: Registry, ref: str, now: datetime) -> dict[str, Any]:
@@ -121,11 +109,11 @@ def status(reg: Registry, ref: str, now: datetime) -> dict[str, Any]:
         NotFoundError: no such record.
     """
     with db.read_tx(reg.engine) as conn:
-        subject = _subject(reg, conn, ref)
-        retention = subject.retention(queries.policies(reg, conn))
+        subject = _subject(conn, ref)
+        retention = subject.retention(policies(conn))
         holds = holds_in_force(conn, subject.id).get(subject.id, [])
         tombstone = tombstones(conn, subject.id).get(subject.id)
-        present = _present(conn, subject.id)
+        where = present(conn, subject.id)
     return {
         "id": subject.id,
         "kind": subject.record["kind"],
@@ -134,7 +122,7 @@ def status(reg: Registry, ref: str, now: datetime) -> dict[str, Any]:
         **retention.to_json(now),
         "holds": holds,
         "tombstone": tombstone,
-        "locations": [{"store": s, "uri": u} for s, u in present],
+        "locations": [{"store": s, "uri": u} for s, u in where],
     }
 
 
@@ -161,20 +149,18 @@ def release(reg: Registry, ref: str, reason: str, by: str | None = None) -> Regi
 def _hold_record(
     reg: Registry, ref: str, reason: str, predicate: str, by: str | None
 ) -> Registered:
-    from registry.service import _Plan
-
     if not reason or not reason.strip():
         raise InputError("a reason is required (--reason TEXT)")
 
-    def build(conn: Connection) -> _Plan:
-        rid = queries.resolve_in(conn, ref)
+    def build(conn: Connection) -> Plan:
+        rid = resolve_in(conn, ref)
         body: dict[str, Any] = {"reason": reason}
         if predicate == RELEASE:
             holds = holds_in_force(conn, rid).get(rid)
             if not holds:
-                raise InputError(f"no legal hold is in force on {rid[7:19]}")
+                raise InputError(f"no legal hold is in force on {short_id(rid)}")
             body["holds"] = [h["id"] for h in holds]
-        record = reg._new_record(
+        record = new_record(
             "attestation",
             predicate,  # the name is the predicate: holds are found by it (records.name)
             links=[{"rel": "about", "id": rid}],
@@ -182,11 +168,9 @@ def _hold_record(
         )
         if by:
             record["created_by"] = by
-        return _Plan([record])
+        return Plan([record])
 
-    from registry.remotes import sync_locks
-
-    logged = reg._append(build)[0]
+    logged = reg.writer.append(build)[0]
     # The registry's hold is in force once logged; the storage's own follows.
     sync_locks(reg, reg.resolve(ref), utcnow())
     return logged
@@ -195,7 +179,9 @@ def _hold_record(
 # ---------------------------------------------------------------------------- purging
 
 
-def rm(reg: Registry, ref: str, reason: str, now: datetime, by: str | None = None) -> dict:
+def rm(
+    reg: Registry, ref: str, reason: str, now: datetime, by: str | None = None
+) -> dict[str, Any]:
     """``prov rm REF --reason``: purge a record's bytes from every store, after logging a
     tombstone; refused while a policy retains the record or a hold is in force.
 
@@ -217,40 +203,38 @@ def _purge(
     by: str | None,
     policy: str | None,
 ) -> dict[str, Any]:
-    from registry.service import _Plan
-
     decided: dict[str, Any] = {}
 
-    def build(conn: Connection) -> _Plan:
-        subject = _subject(reg, conn, ref)
+    def build(conn: Connection) -> Plan:
+        subject = _subject(conn, ref)
         rid = decided["id"] = subject.id
         tombstone = tombstones(conn, rid).get(rid)
-        present = _present(conn, rid)
+        where = present(conn, rid)
         if tombstone:  # purged before, perhaps not to the end: finish it
             decided["tombstone"] = tombstone
-            return _Plan([])
-        if not present:
-            raise InputError(f"no stored bytes of {rid[7:19]} to purge")
+            return Plan([])
+        if not where:
+            raise InputError(f"no stored bytes of {short_id(rid)} to purge")
         holds = holds_in_force(conn, rid).get(rid)
         if holds:
-            raise RetentionRefused(
-                f"{rid[7:19]} is under legal hold ({holds[0]['reason']}): release it first "
+            raise RetentionRefusedError(
+                f"{short_id(rid)} is under legal hold ({holds[0]['reason']}): release it first "
                 "with prov retention release"
             )
-        retention = subject.retention(queries.policies(reg, conn))
+        retention = subject.retention(policies(conn))
         if retention.retained(now):
             assert retention.retain_until is not None
-            raise RetentionRefused(
-                f"{rid[7:19]} is retained until {format_time(retention.retain_until)} "
-                f"by policy {', '.join(p[7:19] for p in retention.deciding)}"
+            raise RetentionRefusedError(
+                f"{short_id(rid)} is retained until {format_time(retention.retain_until)} "
+                f"by policy {', '.join(short_id(p) for p in retention.deciding)}"
             )
         attributes: dict[str, Any] = {
             "reason": reason,
-            "locations": [{"store": s, "uri": u} for s, u in present],
+            "locations": [{"store": s, "uri": u} for s, u in where],
         }
         if policy:
             attributes["policy"] = policy
-        record = reg._new_record(
+        record = new_record(
             "tombstone",
             subject.record["name"],
             links=[{"rel": "about", "id": rid}],
@@ -258,9 +242,9 @@ def _purge(
         )
         if by:
             record["created_by"] = by
-        return _Plan([record])
+        return Plan([record])
 
-    logged = reg._append(build)
+    logged = reg.writer.append(build)
     rid = decided["id"]
     tombstone = decided.get("tombstone") or logged[0].id
     removed = _finish(reg, rid)
@@ -276,24 +260,25 @@ def _finish(reg: Registry, rid: str) -> list[dict[str, str]]:
         RefusedError: a store's own lock (S3 Object Lock) refuses the deletion.
         StorageError: a store failed (``prov retention apply`` finishes the purge later).
     """
-    from registry.remotes import store, stored_at
-    from registry.service import _Plan
-
     with db.read_tx(reg.engine) as conn:
-        present = _present(conn, rid)
-        entry = reg._entry(conn, rid)
-    assert entry is not None
-    root = root_of(entry.record)
+        where = present(conn, rid)
+        found = entry(conn, rid)
+    assert found is not None
+    root = root_of(found.record)
     removed = []
-    for name, uri in present:
+    for name, uri in where:
         st = store(reg, name)
         with db.read_tx(reg.engine) as conn:
             needed = _needed_elsewhere(reg, conn, rid, st)
         delete(st, root, keep=needed)
         st.unseal(rid)
         removed.append({"store": name, "uri": uri})
-        record = stored_at(reg, rid, name, uri, None, "removed")
-        reg._append(lambda conn, r=record: _Plan([r]))
+        record = stored_at(rid, name, uri, None, "removed")
+
+        def build(conn: Connection, r: dict[str, Any] = record) -> Plan:
+            return Plan([r])
+
+        reg.writer.append(build)
     return removed
 
 
@@ -312,7 +297,7 @@ def _needed_elsewhere(reg: Registry, conn: Connection, rid: str, st: Store) -> s
         if other in tombstoned:
             continue
         with contextlib.suppress(InputError):
-            root = root_of(_payload(envelope))
+            root = root_of(payload(envelope))
             # A directory's listing: ours when the local store has it, else the store's own.
             source = reg.local if root.tree and reg.local.exists(root) else st
             needed.update(st.locate(o) for o in objects(source, root))
@@ -323,15 +308,10 @@ def _needed_elsewhere(reg: Registry, conn: Connection, rid: str, st: Store) -> s
 
 
 def plan(reg: Registry, now: datetime) -> dict[str, Any]:
-    """``prov retention plan``: what expires when (a dry run; nothing is written).
-
-    ``due`` lists the records whose retention is over at ``now``, with what their policy says
-    (``expired-purge`` is what ``apply`` purges, ``expired-review`` waits for a person,
-    ``held`` waits for a release), and purges a crash left unfinished; ``upcoming`` counts
-    expiries by year; ``states`` counts every record some policy applies to by state.
-    """
+    """``prov retention plan``: what expires when (a dry run; nothing is written); see
+    :func:`retention.plan.plan`."""
     with db.read_tx(reg.engine) as conn:
-        evaluator = Evaluator(queries.policies(reg, conn))
+        evaluator = Evaluator(policies(conn))
         holds = holds_in_force(conn)
         tombstoned = tombstones(conn)
         stored = {r for (r,) in db.query(conn, _STORED, {"yes": True})}
@@ -341,51 +321,7 @@ def plan(reg: Registry, now: datetime) -> dict[str, Any]:
                 tags.setdefault(rid, {})[k] = v
         sql = _RECORDS_LOGGED if evaluator.uses_logged_at else _RECORDS
         rows = db.query(conn, sql, {})
-    now_text = format_time(now)
-    due, upcoming, counts = [], dict[str, int](), dict[str, int]()
-    verdict, special = evaluator.verdict, holds.keys() | tombstoned.keys()
-    for rid, kind, name, created_at, logged_at in rows:
-        v = verdict(kind, name, tags.get(rid), created_at, logged_at)
-        if v is None:
-            if rid in tombstoned and rid in stored:  # an erasure no policy governed, cut short
-                due.append(
-                    {
-                        "id": rid,
-                        "kind": kind,
-                        "name": name,
-                        "retain_until": None,
-                        "on_expiry": None,
-                        "policies": [],
-                        "state": "tombstoned",
-                        "stored": True,
-                        "unfinished": True,
-                    }
-                )
-            continue
-        expired = v.retain_until <= now_text
-        if rid in special:
-            state = "tombstoned" if rid in tombstoned else "held"
-        else:
-            state = f"expired-{v.on_expiry}" if expired else "retained"
-        counts[state] = counts.get(state, 0) + 1
-        unfinished = state == "tombstoned" and rid in stored
-        if state == "retained":
-            upcoming[v.retain_until[:4]] = upcoming.get(v.retain_until[:4], 0) + 1
-        elif state.startswith("expired-") or unfinished or (state == "held" and expired):
-            due.append(
-                {
-                    "id": rid,
-                    "kind": kind,
-                    "name": name,
-                    "retain_until": v.retain_until,
-                    "on_expiry": v.on_expiry,
-                    "policies": list(v.deciding),
-                    "state": state,
-                    "stored": rid in stored,
-                    "unfinished": unfinished,
-                }
-            )
-    return {"now": now_text, "states": counts, "due": due, "upcoming": upcoming}
+    return plan_of(rows, evaluator, now, holds, tombstoned, stored, tags)
 
 
 _RECORDS = """SELECT id, kind, name, created_at, created_at FROM records
@@ -396,7 +332,7 @@ _RECORDS_LOGGED = """SELECT r.id, r.kind, r.name, r.created_at, e.logged_at
 _STORED = "SELECT DISTINCT record_id FROM locations WHERE present = :yes"
 
 
-def _worm_candidates(reg: Registry) -> list[tuple[str]]:
+def _worm_candidates(reg: Registry) -> Sequence[tuple[str]]:
     """Records present in some remote store (whose locks ``apply`` brings up to date)."""
     with db.read_tx(reg.engine) as conn:
         return db.query(
@@ -410,8 +346,6 @@ def apply(reg: Registry, now: datetime, by: str | None = None) -> dict[str, Any]
     """``prov retention apply``: purge the stored bytes of every record whose policy says
     ``purge`` and whose retention is over, not held, each with a tombstone; finish purges a
     crash interrupted. Records whose policy says ``review`` or ``keep`` are left alone."""
-    from registry.remotes import sync_locks
-
     purged, finished = [], []
     for (rid,) in _worm_candidates(reg):
         sync_locks(reg, rid, now)

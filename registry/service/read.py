@@ -1,6 +1,8 @@
-"""Read-side queries of the service: show, log, checkpoints and proofs.
+"""Reading the registry: records by reference and digest, ``show``, ``log``, checkpoints and
+proofs, and the read-side state of retention (holds in force, tombstones, present locations).
 
-Each takes the open :class:`~registry.service.Registry`; the registry exposes them as methods.
+Functions take the open :class:`~registry.service.Registry` (or a connection inside a caller's
+transaction); the registry exposes them as methods. Nothing here writes.
 """
 
 from __future__ import annotations
@@ -8,19 +10,24 @@ from __future__ import annotations
 import base64
 import json
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
 
 from provenance.checkpoint import SignedNote
+from provenance.digests import Digest
 from provenance.dsse import Envelope
 from provenance.errors import ProvenanceError, RefError
-from provenance.records import id_prefix
+from provenance.records import id_prefix, short_id
 from provenance.timefmt import parse_time, utcnow
 from registry import db
-from registry.derive import key_trusted
+from registry.db.derive import key_trusted
+from registry.db.tables import T_ENTRIES, T_KEYS, T_RECORDS, T_TAGS
 from registry.errors import InputError, NotFoundError
-from registry.tables import KeyRow, LocationRow, LogEntry, RecordRow, TagRow
+from registry.results import Registered
+from registry.workspace.hashing import subject_of
+from retention.holds import active_holds
 from retention.policy import retention_of
 
 if TYPE_CHECKING:
@@ -29,20 +36,34 @@ if TYPE_CHECKING:
 __all__ = [
     "checkpoint",
     "consistency_proof",
+    "entry",
+    "get",
+    "holds_in_force",
     "inclusion_proof",
     "log",
+    "lookup",
+    "lookup_digest",
+    "payload",
     "policies",
+    "present",
+    "resolve",
     "resolve_in",
     "show",
+    "tombstones",
 ]
 
-T_ENTRIES = LogEntry.__table__  # type: ignore[attr-defined]
-T_RECORDS = RecordRow.__table__  # type: ignore[attr-defined]
-T_KEYS = KeyRow.__table__  # type: ignore[attr-defined]
-T_LOCATIONS = LocationRow.__table__  # type: ignore[attr-defined]
-T_TAGS = TagRow.__table__  # type: ignore[attr-defined]
-
-
+_HOLD_EVENTS = """
+    SELECT r.id, l.dst, e.envelope FROM records r
+    JOIN links l ON l.src = r.id AND l.rel = 'about'
+    JOIN log_entries e ON e.seq = r.seq
+    WHERE r.kind = 'attestation' AND r.name IN ('legal-hold', 'hold-release') {about}
+    ORDER BY r.seq"""
+_TOMBSTONED = """
+    SELECT l.dst, r.id FROM records r JOIN links l ON l.src = r.id AND l.rel = 'about'
+    WHERE r.kind = 'tombstone' {about}"""
+_PRESENT = """
+    SELECT store, uri FROM locations WHERE record_id = :rid AND present = :yes
+    ORDER BY store, uri"""
 _LOCATION_FIELDS = ("store", "uri", "version", "present", "attestation")
 
 
@@ -58,8 +79,6 @@ def show(reg: Registry, ref: str, now: datetime | None = None) -> dict[str, Any]
         envelope = Envelope.from_bytes(bytes(env_bytes))
         record = json.loads(envelope.payload)
         keys, in_force = _trust_and_policies(reg, conn)
-        from registry.retain import holds_in_force, tombstones
-
         holds = holds_in_force(conn, rid).get(rid, [])
         tombstone = tombstones(conn, rid).get(rid)
         locations = [
@@ -102,21 +121,35 @@ def _trust_and_policies(
     (they change only by appends): ``show`` is the API's most frequent request."""
     ((last,),) = db.query(conn, "SELECT MAX(seq) FROM log_entries", {})
     size = -1 if last is None else int(last)
-    cached = reg._read_cache
+    cached = reg.read_cache
     if cached is None or cached[0] != size:
         keys = {r["keyid"]: dict(r) for r in conn.execute(select(T_KEYS)).mappings()}
-        cached = reg._read_cache = (size, keys, policies(reg, conn))
+        cached = reg.read_cache = (size, keys, policies(conn))
     return cached[1], cached[2]
 
 
-def policies(reg: Registry, conn: Connection) -> list[tuple[str, dict[str, Any]]]:
+def policies(conn: Connection) -> list[tuple[str, dict[str, Any]]]:
+    """The retention policies in force: (id, record)."""
     ids = conn.execute(select(T_RECORDS.c.id).where(T_RECORDS.c.kind == "policy")).scalars()
-    out = []
-    for pid in ids:
-        entry = reg._entry(conn, pid)
-        if entry:
-            out.append((pid, entry.record))
-    return out
+    return [(pid, found.record) for pid in ids if (found := entry(conn, pid))]
+
+
+def entry(conn: Connection, rid: str) -> Registered | None:
+    """A logged record by its full id (``existing`` set: it was there before), or None."""
+    found = db.query(
+        conn,
+        "SELECT seq, envelope, logged_at FROM log_entries WHERE record_id = :rid",
+        {"rid": rid},
+    )
+    if not found:
+        return None
+    seq, envelope, logged_at = found[0]
+    return Registered(rid, int(seq), payload(envelope), str(logged_at), existing=True)
+
+
+def payload(envelope: bytes) -> dict[str, Any]:
+    """The record an envelope (as stored) signs."""
+    return json.loads(Envelope.from_bytes(bytes(envelope)).payload)  # type: ignore[no-any-return]
 
 
 def log(
@@ -168,7 +201,7 @@ def checkpoint(reg: Registry) -> dict[str, Any]:
         "tree_size": note.checkpoint.size,
         "root": note.checkpoint.root.hex(),
         "note": latest[1],
-        "public_key": reg._signer(reg.config.log_key).public_b64,
+        "public_key": reg.writer.signer(reg.config.log_key).public_b64,
     }
 
 
@@ -190,7 +223,7 @@ def inclusion_proof(reg: Registry, ref: str, size: int | None = None) -> dict[st
         )
         n = _size(reg, conn, size)
         if seq >= n:
-            raise InputError(f"record {rid[7:19]} is leaf {seq}, not in a tree of size {n}")
+            raise InputError(f"record {short_id(rid)} is leaf {seq}, not in a tree of size {n}")
         proof = reg.merkle.inclusion(conn, seq, n)
         leaf = reg.merkle.leaf(conn, seq)
         root = reg.merkle.root(conn, n)
@@ -245,5 +278,102 @@ def resolve_in(conn: Connection, ref: str) -> str:
     if not ids:
         raise NotFoundError(f"no record {ref}")
     if len(ids) > 1:
-        raise NotFoundError(f"{ref} is ambiguous: " + ", ".join(i[7:19] for i in ids))
+        raise NotFoundError(f"{ref} is ambiguous: " + ", ".join(short_id(i) for i in ids))
     return str(ids[0])
+
+
+def resolve(reg: Registry, ref: str) -> str:
+    """A record id from a full id or a unique prefix of at least 6 hex digits.
+
+    Raises:
+        NotFoundError: malformed, unknown or ambiguous.
+    """
+    with db.read_tx(reg.engine) as conn:
+        return resolve_in(conn, ref)
+
+
+def get(reg: Registry, ref: str) -> Registered:
+    """One record as it stands in the log."""
+    rid = resolve(reg, ref)
+    with db.read_tx(reg.engine) as conn:
+        found = entry(conn, rid)
+    assert found is not None
+    found.existing = False
+    return found
+
+
+def lookup(reg: Registry, target: str) -> list[dict[str, Any]]:
+    """Records whose bytes are a file's, a directory's, or a digest (``sha256:``/``md5:``).
+
+    Raises:
+        InputError: neither an existing path nor a well-formed digest.
+    """
+    p = Path(target)
+    if p.exists():
+        subject, _ = subject_of(p, reg.hasher(p, store=False))
+        return lookup_digest(reg, "sha256", subject["digest"]["sha256"])
+    try:
+        # DVC writes a directory's md5 as <hex>.dir; records keep the bare hex.
+        digest = Digest.parse(target.removesuffix(".dir"))
+    except ProvenanceError:
+        raise InputError(
+            f"{target}: no such file, and not a digest (sha256:<hex> or md5:<hex>)"
+        ) from None
+    return lookup_digest(reg, digest.algorithm, digest.hex)
+
+
+def lookup_digest(reg: Registry, algorithm: str, hex_digest: str) -> list[dict[str, Any]]:
+    """Records whose bytes have this digest (``GET /v1/lookup``): never reads a file.
+
+    Raises:
+        InputError: not ``sha256`` or ``md5`` with a hex digest of its length.
+    """
+    try:
+        digest = Digest.parse(f"{algorithm}:{hex_digest}")
+    except ProvenanceError as e:
+        raise InputError(str(e)) from None
+    column = T_RECORDS.c.sha256 if digest.algorithm == "sha256" else T_RECORDS.c.md5
+    with db.read_tx(reg.engine) as conn:
+        rows = conn.execute(
+            select(T_RECORDS.c.id, T_RECORDS.c.kind, T_RECORDS.c.name)
+            .where(column == digest.hex)
+            .order_by(T_RECORDS.c.seq)
+        ).mappings()
+        return [dict(r) for r in rows]
+
+
+# ---------------------------------------------------------------------------- retention state
+
+
+def holds_in_force(conn: Connection, about: str | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Holds in force: record id -> each hold's id, reason, principal and time."""
+    where, params = ("AND l.dst = :about", {"about": about}) if about else ("", {})
+    events, records = [], {}
+    for aid, dst, envelope in db.query(conn, _HOLD_EVENTS.format(about=where), params):
+        rec = payload(envelope)
+        attrs = rec.get("attributes", {})
+        events.append((aid, attrs.get("predicate"), dst, attrs.get("body") or {}))
+        records[aid] = rec
+    return {
+        rid: [
+            {
+                "id": h,
+                "reason": records[h]["attributes"].get("body", {}).get("reason"),
+                "by": records[h].get("created_by"),
+                "at": records[h]["created_at"],
+            }
+            for h in holds
+        ]
+        for rid, holds in active_holds(events).items()
+    }
+
+
+def tombstones(conn: Connection, about: str | None = None) -> dict[str, str]:
+    """Tombstoned record id -> its tombstone's id."""
+    where, params = ("AND l.dst = :about", {"about": about}) if about else ("", {})
+    return {dst: tid for dst, tid in db.query(conn, _TOMBSTONED.format(about=where), params)}
+
+
+def present(conn: Connection, rid: str) -> list[tuple[str, str]]:
+    """The (store, uri) locations where a record's bytes are, as logged."""
+    return [(s, u) for s, u in db.query(conn, _PRESENT, {"rid": rid, "yes": True})]

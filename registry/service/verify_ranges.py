@@ -26,16 +26,11 @@ from provenance.keys import verify_signature
 from provenance.logentry import leaf_input
 from provenance.records import record_id, validate_record
 from registry import db
-from registry.derive import Derived, DerivedTables, derive, key_trusted, link_key
-from registry.tables import LinkRow, LogEntry, LogNode, RecordRow, TagRow
+from registry.db.derive import Derived, DerivedTables, derive, key_trusted, link_key
+from registry.db.tables import T_ENTRIES, T_LINKS, T_NODES, T_RECORDS, T_TAGS
 
 __all__ = ["RangeResult", "TrustReplay", "check_range", "check_range_in_worker", "problem"]
 
-T_ENTRIES = LogEntry.__table__  # type: ignore[attr-defined]
-T_NODES = LogNode.__table__  # type: ignore[attr-defined]
-T_RECORDS = RecordRow.__table__  # type: ignore[attr-defined]
-T_LINKS = LinkRow.__table__  # type: ignore[attr-defined]
-T_TAGS = TagRow.__table__  # type: ignore[attr-defined]
 
 Signatures = tuple[tuple[str, bool | None], ...]
 

@@ -13,11 +13,15 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from provenance.records import short_id
 from provenance.timefmt import parse_time
 from registry import db
 from registry.errors import InputError, NotFoundError, StorageError
-from registry.stores import LOCAL, Obj, Store, check_remote, open_store
-from registry.transfer import copy, each, objects, root_of
+from registry.service.read import entry
+from registry.service.writer import Plan, new_record
+from registry.stores.base import LOCAL, Obj, Store
+from registry.stores.transfer import copy, each, objects, root_of
+from registry.stores.urls import check_remote, open_store
 
 if TYPE_CHECKING:
     from registry.service import Registry
@@ -85,17 +89,17 @@ def store(reg: Registry, name: str | None) -> Store:
     options = reg.config.remotes.get(name)
     if options is None:
         raise NotFoundError(f"no remote named {name!r} (prov remote list)")
-    if name not in reg._stores:  # clients are made once per registry (boto3's costs ~50 ms)
+    if name not in reg.remote_stores:  # clients are made once per registry (boto3's: ~50 ms)
         opts = {k: v for k, v in options.items() if k != "url"}
-        reg._stores[name] = open_store(name, options["url"], opts, reg.root)
-    return reg._stores[name]
+        reg.remote_stores[name] = open_store(name, options["url"], opts, reg.root)
+    return reg.remote_stores[name]
 
 
 def stored_at(
-    reg: Registry, rid: str, store: str, uri: str, version: str | None, action: str = "stored"
+    rid: str, store: str, uri: str, version: str | None, action: str = "stored"
 ) -> dict[str, Any]:
     """The ``stored-at`` attestation of one location change."""
-    return reg._new_record(
+    return new_record(
         "attestation",
         f"stored-at {store}",
         links=[{"rel": "about", "id": rid}],
@@ -107,10 +111,8 @@ def stored_at(
 
 
 def _log(reg: Registry, records: list[dict[str, Any]]) -> None:
-    from registry.service import _Plan
-
     if records:
-        reg._append(lambda conn: _Plan(list(records)))
+        reg.writer.append(lambda conn: Plan(list(records)))
 
 
 def _present(reg: Registry, rid: str) -> dict[str, tuple[str, str | None]]:
@@ -155,9 +157,9 @@ def _transfer(
         root = root_of(record)
         present = _present(reg, rid)
         if src.name not in present:
-            raise NotFoundError(f"no bytes of {rid[7:19]} on {src.name} to copy")
+            raise NotFoundError(f"no bytes of {short_id(rid)} on {src.name} to copy")
         if reg.retention_status(rid, now=now)["tombstone"]:
-            raise InputError(f"{rid[7:19]} was purged (tombstoned): its bytes are not copied")
+            raise InputError(f"{short_id(rid)} was purged (tombstoned): its bytes are not copied")
         held = present.get(dst.name)
         if held is not None and dst.at(held[1]).exists(root):
             version = held[1]  # there already, as logged: no copy, and no new lakeFS commit
@@ -166,19 +168,19 @@ def _transfer(
                 copy(src.at(present[src.name][1]), dst, root)
             except FileNotFoundError:
                 raise StorageError(
-                    f"{src.name} lacks bytes of {rid[7:19]} it is recorded to hold "
+                    f"{src.name} lacks bytes of {short_id(rid)} it is recorded to hold "
                     "(prov verify --content)"
                 ) from None
             version = dst.seal(rid, root)
         protect(reg, rid, dst, root, now)
         uri = dst.locate(root)
         if present.get(dst.name) != (uri, version):
-            _log(reg, [stored_at(reg, rid, dst.name, uri, version)])
+            _log(reg, [stored_at(rid, dst.name, uri, version)])
         done.append({"id": rid, "from": src.name, "to": dst.name, "uri": uri, "version": version})
     return done
 
 
-def push(reg: Registry, ref: str | None, remote: str | None, now: datetime) -> list[dict]:
+def push(reg: Registry, ref: str | None, remote: str | None, now: datetime) -> list[dict[str, Any]]:
     """Copy bytes from the local store to a remote (``ref``, else every record not there yet).
 
     Raises:
@@ -192,7 +194,7 @@ def push(reg: Registry, ref: str | None, remote: str | None, now: datetime) -> l
     return _transfer(reg, _targets(reg, ref, LOCAL, dst.name), reg.local, dst, now)
 
 
-def pull(reg: Registry, ref: str | None, remote: str | None, now: datetime) -> list[dict]:
+def pull(reg: Registry, ref: str | None, remote: str | None, now: datetime) -> list[dict[str, Any]]:
     """Copy bytes from a remote into the local store, re-hashed (``ref``, else every record
     the remote holds that the local store lacks)."""
     src = store(reg, remote)
@@ -207,12 +209,12 @@ def sync_locks(reg: Registry, rid: str, now: datetime) -> None:
     extended to the record's date, legal hold on while a hold is in force, off otherwise."""
     with db.read_tx(reg.engine) as conn:
         rows = db.query(conn, _PRESENT, {"rid": rid, "yes": True})
-        entry = reg._entry(conn, rid)
-    if entry is None:
+        found = entry(conn, rid)
+    if found is None:
         return
     for name, _uri, _version in rows:
         if name == LOCAL:
             continue
         st = store(reg, name)
         if st.worm:
-            protect(reg, rid, st, root_of(entry.record), now)
+            protect(reg, rid, st, root_of(found.record), now)

@@ -113,7 +113,7 @@ class DerivedTables:
             self.locations[(loc["record_id"], loc["store"], loc["uri"])] = dict(loc)
 
 
-def link_key(ln: Mapping[str, Any]) -> tuple[str, str, str, int, int]:
+def link_key(ln: Mapping[Any, Any]) -> tuple[str, str, str, int, int]:
     """A links row as a comparable tuple."""
     return (ln["src"], ln["rel"], ln["dst"], int(ln["src_seq"]), int(ln["dst_seq"]))
 

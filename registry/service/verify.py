@@ -8,7 +8,7 @@ checkpoint and the ``.prov/checkpoint`` witness as prefixes of it).
 validated, its leaf recomputed, and its signatures checked against the keys the log itself
 trusted at that position; links must point backwards; the derived tables are rebuilt from the
 envelopes and compared row by row. The per-record work (decoding, hashing and Ed25519, about
-100 µs a record) runs in worker processes, one per core (:mod:`registry.verify_records`); the
+100 µs a record) runs in worker processes, one per core (:mod:`registry.service.verify_ranges`); the
 main process replays the log in order to decide which keys were trusted when.
 
 ``--content``: every stored object is re-hashed, in every store that holds it (objects of
@@ -36,22 +36,21 @@ from provenance.dsse import Envelope
 from provenance.errors import ProvenanceError
 from provenance.keys import key_id
 from registry import db
-from registry.derive import DerivedTables, key_trusted
-from registry.errors import InputError
-from registry.errors import RegistryError as ProvError
-from registry.log import node_key
-from registry.stores import LOCAL, Obj
-from registry.tables import (
-    CheckpointRow,
-    KeyRow,
-    LinkRow,
-    LocationRow,
-    LogEntry,
-    LogNode,
-    RecordRow,
-    TagRow,
+from registry.db.derive import DerivedTables, key_trusted
+from registry.db.merkle_log import node_key
+from registry.db.tables import (
+    T_CHECKPOINTS,
+    T_ENTRIES,
+    T_KEYS,
+    T_LINKS,
+    T_LOCATIONS,
+    T_NODES,
+    T_RECORDS,
+    T_TAGS,
 )
-from registry.verify_records import (
+from registry.errors import InputError, RegistryError
+from registry.service.remotes import store
+from registry.service.verify_ranges import (
     RangeResult,
     TrustReplay,
     check_range,
@@ -60,6 +59,8 @@ from registry.verify_records import (
     init_worker,
     problem,
 )
+from registry.stores.base import LOCAL, Obj
+from registry.stores.transfer import root_of
 
 if TYPE_CHECKING:
     from registry.service import Registry
@@ -96,7 +97,7 @@ class Verifier:
             size = self.reg.merkle.size(conn)
             levels = self._tree(conn, size)
             root = self._root(levels, size)
-            keys = {r["keyid"]: dict(r) for r in conn.execute(select(KeyRow.__table__)).mappings()}  # type: ignore[attr-defined]
+            keys = {r["keyid"]: dict(r) for r in conn.execute(select(T_KEYS)).mappings()}
             self._checkpoints(conn, levels, size, keys)
             self._witness(levels, size, keys)
             if since_text is not None:
@@ -119,7 +120,7 @@ class Verifier:
 
     def _tree(self, conn: Connection, size: int) -> list[list[bytes]]:
         """All complete-subtree hashes recomputed from the stored leaves; checks stored nodes."""
-        t = LogNode.__table__  # type: ignore[attr-defined]
+        t = T_NODES
         leaves: list[bytes] = []
         stored_interior: dict[int, bytes] = {}
         for node, h in conn.execute(select(t.c.node, t.c.hash).order_by(t.c.node)):
@@ -223,7 +224,7 @@ class Verifier:
         size: int,
         keys: Mapping[str, Mapping[str, Any]],
     ) -> None:
-        t = CheckpointRow.__table__  # type: ignore[attr-defined]
+        t = T_CHECKPOINTS
         rows = conn.execute(select(t.c.tree_size, t.c.note).order_by(t.c.tree_size)).all()
         for n, text in rows:
             note = self._note(
@@ -265,7 +266,7 @@ class Verifier:
     # ---------------------------------------------------------------- records
 
     def _full(self, conn: Connection, size: int) -> None:
-        k = KeyRow.__table__  # type: ignore[attr-defined]
+        k = T_KEYS
         # keyid -> public key from any key row; self-authenticating (keyid = sha256(key)).
         pubkeys = {}
         for keyid, pub in conn.execute(select(k.c.keyid, k.c.public_key)):
@@ -310,12 +311,12 @@ class Verifier:
 
     def _stray_rows(self, conn: Connection, expected: Mapping[str, int]) -> None:
         """Rows of the order-free tables that belong to no record in the log."""
-        e = LogEntry.__table__  # type: ignore[attr-defined]
+        e = T_ENTRIES
         logged = select(e.c.record_id)
         for name, table, col in (
-            ("records", RecordRow.__table__, "id"),  # type: ignore[attr-defined]
-            ("links", LinkRow.__table__, "src"),  # type: ignore[attr-defined]
-            ("tags", TagRow.__table__, "record_id"),  # type: ignore[attr-defined]
+            ("records", T_RECORDS, "id"),
+            ("links", T_LINKS, "src"),
+            ("tags", T_TAGS, "record_id"),
         ):
             have = conn.execute(select(func.count()).select_from(table)).scalar_one()
             if have == expected[name]:
@@ -354,10 +355,7 @@ class Verifier:
                     row[c] = int(row[c])
             return row
 
-        keys = {
-            r["keyid"]: ints(r, "registered_seq", "revoked_seq")
-            for r in rows(KeyRow.__table__)  # type: ignore[attr-defined]
-        }
+        keys = {r["keyid"]: ints(r, "registered_seq", "revoked_seq") for r in rows(T_KEYS)}
         compare_rows(
             self.problems,
             "keys",
@@ -367,7 +365,7 @@ class Verifier:
         )
         locs = {
             (r["record_id"], r["store"], r["uri"]): r | {"present": bool(r["present"])}
-            for r in rows(LocationRow.__table__)  # type: ignore[attr-defined]
+            for r in rows(T_LOCATIONS)
         }
         compare_rows(self.problems, "locations", locs, expected.locations, lambda key: key[0])
 
@@ -375,9 +373,6 @@ class Verifier:
 
     def _content(self, conn: Connection) -> None:
         """Re-hash every object of every present location, in whichever store holds it."""
-        from registry.remotes import store
-        from registry.transfer import root_of
-
         tombstoned = {
             dst
             for (dst,) in db.query(
@@ -407,7 +402,7 @@ class Verifier:
                 try:
                     stores[name] = store(self.reg, name)
                     stores[name].check()
-                except ProvError as e:
+                except RegistryError as e:
                     stores[name] = None
                     self.problems.append(problem("store-unreachable", f"{name}: {e}"))
             if stores[name] is None:
@@ -446,7 +441,7 @@ class Verifier:
         except FileNotFoundError:
             self.problems.append(problem("object-missing", f"{what} is not in the store", rid=rid))
             return False
-        except (OSError, ProvError) as e:
+        except (OSError, RegistryError) as e:
             detail = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
             self.problems.append(problem("object-unreadable", f"{what}: {detail}", rid=rid))
             return False

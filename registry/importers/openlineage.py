@@ -30,22 +30,24 @@ from provenance.canonical import canonical_bytes
 from provenance.digests import digest_bytes
 from provenance.errors import ProvenanceError
 from provenance.records import RECORD_TYPE, encode_record
-from provenance.timefmt import format_time, parse_instant, utcnow
+from provenance.timefmt import format_time, now_text, parse_instant
 from registry import db
+from registry.db.tables import T_OPENLINEAGE as T
 from registry.errors import InputError
-from registry.tables import OpenLineageRun
+from registry.results import Registered
+from registry.service.add import latest_named
+from registry.service.writer import Plan, same_bytes
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
 
-    from registry.service import Registered, Registry
+    from registry.service import Registry
 
 __all__ = ["MEDIA_TYPE", "Event", "ensure_table", "ingest", "parse_event"]
 
 MEDIA_TYPE = "application/vnd.openlineage.dataset+json"
 EVENT_TYPES = ("START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER")
 _ENDS = {"COMPLETE": "succeeded", "FAIL": "failed", "ABORT": "failed"}
-T = OpenLineageRun.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -178,7 +180,7 @@ def ingest(reg: Registry, e: Event, principal: str) -> dict[str, Any]:
         done = row is not None and row["record_id"] is not None
         if not done:
             state = _merge(json.loads(row["state"]) if row else {}, e)
-            values = {"state": json.dumps(state), "updated_at": format_time(utcnow())}
+            values = {"state": json.dumps(state), "updated_at": now_text()}
             if row is None:
                 conn.execute(insert(T).values(run_id=e.run_id, **values))
             else:
@@ -195,7 +197,7 @@ def ingest(reg: Registry, e: Event, principal: str) -> dict[str, Any]:
         }
     if e.event_type not in _ENDS:
         return {"runId": e.run_id, "state": "open"}
-    results = reg._append(lambda conn: _plan(reg, conn, state, e, principal))
+    results = reg.writer.append(lambda conn: _plan(conn, state, e, principal))
     run = next(
         r
         for r in results
@@ -219,13 +221,11 @@ def ingest(reg: Registry, e: Event, principal: str) -> dict[str, Any]:
     }
 
 
-def _plan(reg: Registry, conn: Connection, state: dict[str, Any], e: Event, principal: str) -> Any:
-    from registry.service import _Plan
-
+def _plan(conn: Connection, state: dict[str, Any], e: Event, principal: str) -> Plan:
     items: list[dict[str, Any] | Registered] = []
     used = []
     for d in state["inputs"]:
-        item = _dataset(reg, conn, d, e.event_time, principal, [], reuse_any=True)
+        item = _dataset(conn, d, e.event_time, principal, [], reuse_any=True)
         items.append(item)
         used.append({"rel": "used", "id": _id_of(item)})
     status = _ENDS[e.event_type]
@@ -255,8 +255,8 @@ def _plan(reg: Registry, conn: Connection, state: dict[str, Any], e: Event, prin
     if status == "succeeded":
         generated = [{"rel": "generated_by", "id": _id_of(run)}]
         for d in state["outputs"]:
-            items.append(_dataset(reg, conn, d, e.event_time, principal, generated, False))
-    return _Plan(items)
+            items.append(_dataset(conn, d, e.event_time, principal, generated, False))
+    return Plan(list(items))
 
 
 def _name(d: dict[str, Any]) -> str:
@@ -286,7 +286,6 @@ def _id_of(item: dict[str, Any] | Registered) -> str:
 
 
 def _dataset(
-    reg: Registry,
     conn: Connection,
     d: dict[str, Any],
     when: str,
@@ -296,8 +295,6 @@ def _dataset(
 ) -> dict[str, Any] | Registered:
     """The record for an event's dataset: the latest of its name when that one has these bytes
     (or, for an input, holds real bytes registered with ``prov add``), else a new version."""
-    from registry.service import _same_bytes
-
     name = _name(d)
     descriptor = canonical_bytes(
         {"namespace": d["namespace"], "name": d["name"], "facets": d["facets"]}
@@ -308,12 +305,12 @@ def _dataset(
         "size": digest.size,
         "media_type": MEDIA_TYPE,
     }
-    latest = reg._latest_named(conn, name)
+    latest = latest_named(conn, name)
     if latest is not None:
         if links and all(ln in latest.record.get("links", []) for ln in links):
             return latest  # this run's output, registered by an earlier delivery of the event
         real_bytes = (latest.record.get("subject") or {}).get("media_type") != MEDIA_TYPE
-        if (reuse_any and real_bytes) or (not links and _same_bytes(latest.record, subject)):
+        if (reuse_any and real_bytes) or (not links and same_bytes(latest.record, subject)):
             return latest
         links = [*links, {"rel": "supersedes", "id": latest.id}]
     return _record(

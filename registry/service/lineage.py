@@ -14,19 +14,24 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 
-from registry import db, queries
+from provenance.errors import ProvenanceError
+from provenance.records import short_id
+from provenance.timefmt import format_time, parse_instant
+from registry import db
 from registry.errors import InputError, NotFoundError
+from registry.service.read import resolve_in
 
 if TYPE_CHECKING:
     import networkx
 
     from registry.service import Registry
 
-__all__ = ["WALKED", "Lineage", "lineage", "lineage_json"]
+__all__ = ["WALKED", "Lineage", "as_of_instant", "lineage", "lineage_json"]
 
 #: Relations that carry provenance, walked by lineage queries.
 WALKED = ("used", "generated_by", "derived_from", "code", "environment")
@@ -89,6 +94,21 @@ def _edges_sql(
         WHERE {_IS_WALKED} {cutoff}"""
 
 
+def as_of_instant(when: str | datetime | None) -> str | None:
+    """An ``as_of`` argument (a datetime, an RFC 3339 time, or a date meaning the end of that
+    day) as the log's time format.
+
+    Raises:
+        InputError: not a time or a date.
+    """
+    if when is None:
+        return None
+    try:
+        return format_time(when if isinstance(when, datetime) else parse_instant(when))
+    except ProvenanceError as e:
+        raise InputError(str(e)) from None
+
+
 @dataclass
 class Lineage:
     """A lineage answer: the nodes reached (with kind, name, time) and the edges among them."""
@@ -123,7 +143,7 @@ class Lineage:
         """Graphviz DOT; edges point from a record to what it links to."""
         lines = ["digraph lineage {", "  rankdir=BT;", "  node [shape=box, fontname=Helvetica];"]
         for i, n in sorted(self.nodes.items(), key=lambda kv: kv[1]["seq"]):
-            label = f"{n['kind']}\\n{_escape(n['name'])}\\n{i[7:19]}"
+            label = f"{n['kind']}\\n{_escape(n['name'])}\\n{short_id(i)}"
             style = ", style=bold" if i == self.root else ""
             lines.append(f'  "{i}" [label="{label}"{style}];')
         for s, r, d in sorted(self.edges):
@@ -135,16 +155,16 @@ class Lineage:
         lines = ["flowchart BT"]
         for i, n in sorted(self.nodes.items(), key=lambda kv: kv[1]["seq"]):
             name = n["name"].replace('"', "#quot;")
-            lines.append(f'  n{i[7:19]}["{n["kind"]}: {name}<br/>{i[7:19]}"]')
+            lines.append(f'  n{short_id(i)}["{n["kind"]}: {name}<br/>{short_id(i)}"]')
         for s, r, d in sorted(self.edges):
-            lines.append(f"  n{s[7:19]} -->|{r}| n{d[7:19]}")
+            lines.append(f"  n{short_id(s)} -->|{r}| n{short_id(d)}")
         return "\n".join(lines) + "\n"
 
-    def graph(self) -> networkx.DiGraph:
+    def graph(self) -> networkx.DiGraph[str]:
         """The answer as a networkx DiGraph (edges point from a record to what it links to)."""
         import networkx
 
-        g = networkx.DiGraph()
+        g: networkx.DiGraph[str] = networkx.DiGraph()
         for i, attrs in self.nodes.items():
             g.add_node(i, **attrs)
         for s, r, d in self.edges:
@@ -228,9 +248,9 @@ def _check_args(direction: str, depth: int | None) -> tuple[str, ...]:
 def _check_root(root: str, seq: int | None, cutoff: int, as_of: str | None) -> None:
     """The start record is indexed and was logged by ``as_of``."""
     if seq is None:  # logged, but missing from the query tables
-        raise NotFoundError(f"record {root[7:19]} is not indexed: run prov verify --full")
+        raise NotFoundError(f"record {short_id(root)} is not indexed: run prov verify --full")
     if seq > cutoff:
-        raise NotFoundError(f"record {root[7:19]} was not in the log at {as_of}")
+        raise NotFoundError(f"record {short_id(root)} was not in the log at {as_of}")
 
 
 def lineage(
@@ -255,7 +275,7 @@ def lineage(
     """
     directions = _check_args(direction, depth)
     with db.read_tx(reg.engine) as conn:
-        root = queries.resolve_in(conn, ref)
+        root = resolve_in(conn, ref)
         out = Lineage(root)
         cutoff = _cutoff(conn, as_of)
         params = {"root": root, "cutoff": cutoff, "depth": depth}
@@ -312,7 +332,7 @@ def lineage_json(
     """
     directions = _check_args(direction, depth)
     with db.read_tx(reg.engine) as conn:
-        root = queries.resolve_in(conn, ref)
+        root = resolve_in(conn, ref)
         cutoff = _cutoff(conn, as_of)
         found = db.query(conn, "SELECT seq FROM records WHERE id = :root", {"root": root})
         _check_root(root, int(found[0][0]) if found else None, cutoff, as_of)

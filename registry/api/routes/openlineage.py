@@ -6,13 +6,12 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from registry import openlineage
-from registry.api.app import Writer, registry
+from registry.api.deps import Writer, registry
 from registry.api.problems import PROBLEMS
-from registry.api.records import _json, _json_body, _read_json
+from registry.api.responses import json_body, json_response, read_json
+from registry.importers import openlineage
 
 router = APIRouter(tags=["openlineage"], responses=PROBLEMS)
-ensure_table = openlineage.ensure_table
 
 _EVENT_SCHEMA = {
     "type": "object",
@@ -51,11 +50,11 @@ _EVENT_SCHEMA = {
     "/api/v1/lineage",
     status_code=201,
     summary="Ingest an OpenLineage RunEvent",
-    openapi_extra=_json_body(_EVENT_SCHEMA),
+    openapi_extra=json_body(_EVENT_SCHEMA),
     responses={200: {"description": "Event taken; the run is still open, or was registered"}},
 )
 async def post_lineage(request: Request, principal: Writer) -> Response:
-    event = openlineage.parse_event(await _read_json(request))
+    event = openlineage.parse_event(await read_json(request))
     result = await run_in_threadpool(openlineage.ingest, registry(request), event, principal.name)
     created = result["state"] == "registered" and not result["existing"]
-    return _json(result, 201 if created else 200)
+    return json_response(result, 201 if created else 200)

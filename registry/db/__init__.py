@@ -9,7 +9,7 @@ mid-transaction leaves nothing behind (the database rolls it back).
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import SQLModel
 
-from registry import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+from registry.db import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 from registry.errors import StorageError
 
 __all__ = [
@@ -191,7 +191,7 @@ def fetch_one(engine: Engine, sql: str, params: dict[str, Any]) -> Any:
             raw.close()  # back to the pool, which rolls back PostgreSQL's implicit transaction
 
 
-def query(conn: Connection, sql: str, params: dict[str, Any]) -> list[Any]:
+def query(conn: Connection, sql: str, params: dict[str, Any]) -> Sequence[Any]:
     """A small read's rows as the driver's tuples, in the connection's transaction: no
     statement building or result objects, which cost more than the query itself on the API's
     hot reads."""
@@ -224,7 +224,7 @@ def execute_many(conn: Connection, sql: str, params: list[dict[str, Any]]) -> No
 def query_in(conn: Connection, sql: str, values: Iterable[Any], chunk: int = 500) -> list[Any]:
     """:func:`query` of ``sql`` whose ``IN ({})`` takes each of ``values``, in statements of at
     most ``chunk`` parameters (the databases cap a statement's parameters: SQLite at 32,766)."""
-    wanted, out = sorted(set(values)), []
+    wanted, out = sorted(set(values)), list[Any]()
     for start in range(0, len(wanted), chunk):
         part = wanted[start : start + chunk]
         names = [f"v{i}" for i in range(len(part))]

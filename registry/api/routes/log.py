@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from registry.api.app import Reader, registry
+from registry.api.deps import Reader, registry
 from registry.api.problems import PROBLEMS
-from registry.api.records import _json
+from registry.api.responses import json_response
 
 router = APIRouter(prefix="/v1/log", tags=["log"], responses=PROBLEMS)
 
@@ -18,7 +18,7 @@ SIZE = Annotated[int, Query(ge=1, le=2**62)]
 
 @router.get("/checkpoint", summary="The latest signed checkpoint, as prov checkpoint --json")
 async def checkpoint(request: Request, _: Reader) -> Response:
-    return _json(registry(request).checkpoint())
+    return json_response(registry(request).checkpoint())
 
 
 @router.get("/proof/inclusion", summary="Inclusion proof of a record in the tree of `size`")
@@ -28,7 +28,7 @@ async def inclusion(
     id: Annotated[str, Query(max_length=71, description="record id or unique prefix")],
     size: SIZE | None = None,
 ) -> Response:
-    return _json(registry(request).inclusion_proof(id, size))
+    return json_response(registry(request).inclusion_proof(id, size))
 
 
 @router.get("/proof/consistency", summary="Consistency proof between two tree sizes")
@@ -38,4 +38,4 @@ async def consistency(
     old: SIZE,
     new: SIZE | None = None,
 ) -> Response:
-    return _json(registry(request).consistency_proof(old, new))
+    return json_response(registry(request).consistency_proof(old, new))

@@ -1,0 +1,1 @@
+"""The user's files (dvc's word): hashing them, the digest cache, kinds, tabular profiles."""
