@@ -16,9 +16,11 @@ $(BIN)/.installed: requirements/dev.lock pyproject.toml
 demo: $(BIN)/.installed
 	$(BIN)/python -m registry.demo build/demo
 
-## test: set up and run the whole test suite (PostgreSQL tests need PROV_TEST_DATABASE_URL)
+## test: set up, lint, and run the whole test suite (PostgreSQL tests need PROV_TEST_DATABASE_URL);
+## the core's tests run as if the database and web packages were not installed
 test: lint
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 -p tests.support.no_database tests/provenance tests/retention
+	$(BIN)/python -m pytest -n 2 --ignore=tests/provenance --ignore=tests/retention
 
 ## lint: ruff (checks and formatting), mypy (strict on the core), the import contracts
 lint: $(BIN)/.installed

@@ -74,9 +74,8 @@ def main() -> None:
     from sqlalchemy import select
 
     from registry import db
-    from registry.db.tables import LogEntry
+    from registry.db.tables import T_ENTRIES as t
 
-    t = LogEntry.__table__
     with db.read_tx(reg.engine) as conn:  # ids of 2,000 entries drawn from the whole log
         seqs = rng.sample(range(size), 2000)
         ids = list(conn.execute(select(t.c.record_id).where(t.c.seq.in_(seqs))).scalars())

@@ -1,7 +1,7 @@
 """SPEC §11: the embedded Python API, as a training pipeline would use it."""
 
 from provenance import Registry
-from tests.conftest import write
+from tests.helpers import write
 
 
 def test_open_add_show_log_verify_as_in_the_spec(tmp_path, monkeypatch):

@@ -1,0 +1,1 @@
+"""The terminal UI (``prov tui``, to come): Textual screens over the service."""

@@ -18,7 +18,6 @@ from provenance.records import short_id
 from registry.cli.context import JsonOpt, registry
 from registry.cli.output import console, emit_json
 from registry.errors import InputError
-from registry.runs import flatten
 
 _HELP_KV = "K=V (V parsed as a JSON number/bool/null, else text) or @FILE (JSON or YAML)"
 
@@ -40,9 +39,12 @@ def parse_values(values: list[str], option: str) -> dict[str, Any]:
     for v in values:
         if v.startswith("@"):
             path = Path(v[1:])
-            try:
-                import yaml
+            # Only with @FILE: neither YAML nor the registry's run module on every prov start.
+            import yaml
 
+            from registry.runs import flatten
+
+            try:
                 data = yaml.safe_load(path.read_text())  # JSON is YAML
             except OSError as e:
                 raise InputError(f"{option} {v}: {e.strerror}") from None

@@ -14,8 +14,7 @@ from provenance.keys import Signer
 from provenance.records import encode_record
 from provenance.timefmt import format_time, utcnow
 from registry.keystore import KeyStore
-from tests.api.conftest import spawn_serve
-from tests.conftest import run_prov
+from tests.helpers import run_prov, run_prov_process, spawn_serve
 
 
 def dataset(name: str, data: bytes = b"abc", **extra) -> dict:
@@ -194,7 +193,7 @@ def test_lineage_parameters_are_checked(live):
 def test_bodies_over_the_cap_get_413(tmp_path, monkeypatch):
     from registry.api.app import Settings
     from registry.service import Registry
-    from tests.api.conftest import run_app
+    from tests.helpers import run_app
 
     monkeypatch.delenv("PROV_DATABASE_URL", raising=False)
     reg = Registry.init(tmp_path)
@@ -325,7 +324,7 @@ def test_a_stolen_server_key_file_is_not_served(live):
 
 def test_no_auth_only_on_loopback(tmp_path):
     run_prov("init", cwd=tmp_path)
-    refused = run_prov("serve", "--no-auth", "--host", "0.0.0.0", cwd=tmp_path)
+    refused = run_prov_process("serve", "--no-auth", "--host", "0.0.0.0", cwd=tmp_path)
     assert refused.code == 2 and "loopback" in refused.err
     proc, base = spawn_serve(tmp_path / ".prov", "--no-auth")
     try:

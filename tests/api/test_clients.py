@@ -3,6 +3,7 @@ duplicate) and the real openlineage-python client."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import uuid
@@ -13,7 +14,7 @@ import requests
 
 from registry.errors import InputError, NotFoundError, RefusedError
 from registry.service import Registry
-from tests.conftest import run_prov, write
+from tests.helpers import run_prov, write
 
 
 def test_remote_registry_has_the_local_interface(live, tmp_path, monkeypatch):
@@ -53,14 +54,15 @@ def test_remote_registry_has_the_local_interface(live, tmp_path, monkeypatch):
 
 
 class DropFirstResponses:
-    """A TCP proxy that forwards requests to the server but, for the first ``drop``
-    connections, hangs up instead of passing the response back: the server has done the work
-    (registered the record) and the client never hears of it."""
+    """A TCP proxy that forwards requests to the server but, for the first ``drop`` POSTs,
+    hangs up instead of passing the answer back: the server has done the work (registered the
+    record) and the client never hears of it."""
 
     def __init__(self, upstream: str, drop: int) -> None:
         host, port = upstream.removeprefix("http://").split(":")
         self.upstream = (host, int(port))
         self.drop = drop
+        self._lock = threading.Lock()
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         threading.Thread(target=self._serve, daemon=True).start()
@@ -73,14 +75,20 @@ class DropFirstResponses:
                 return
             threading.Thread(target=self._pipe, args=(client,), daemon=True).start()
 
+    def _take_drop(self) -> bool:
+        with self._lock:
+            self.drop -= 1
+            return self.drop >= 0
+
     def _pipe(self, client: socket.socket) -> None:
-        dropping = self.drop > 0
-        self.drop -= 1
         up = socket.create_connection(self.upstream)
+        posted = threading.Event()  # set before a POST reaches the server
 
         def forward() -> None:
             try:
                 while chunk := client.recv(65536):
+                    if chunk.startswith(b"POST "):
+                        posted.set()
                     up.sendall(chunk)
             except OSError:
                 pass
@@ -88,11 +96,15 @@ class DropFirstResponses:
         threading.Thread(target=forward, daemon=True).start()
         try:
             while chunk := up.recv(65536):
-                if dropping:
+                if posted.is_set() and self._take_drop():
                     break  # the answer is here: the record is registered; hang up on the client
                 client.sendall(chunk)
         except OSError:
             pass
+        # shutdown, not just close: another thread blocks in client.recv, which keeps the
+        # socket open (no FIN) after a close, and the client would wait for its timeout.
+        with contextlib.suppress(OSError):
+            client.shutdown(socket.SHUT_RDWR)
         client.close()
         up.close()
 
@@ -107,7 +119,7 @@ def test_retries_after_a_lost_answer_never_duplicate(live, tmp_path):
         data = write(tmp_path / "x.bin", b"retry me")
         before = len(live.reg.log())
         added = remote.add(data, name="x.bin")  # two answers lost, then the third arrives
-        assert proxy.drop < 0
+        assert proxy.drop < 0  # every drop was used
         assert len(live.reg.log()) == before + 1
         assert live.reg.show(added.id)["record"]["name"] == "x.bin"
         batch = remote.register([{"kind": "run", "name": f"r{i}"} for i in range(3)])

@@ -8,8 +8,7 @@ import sys
 import pytest
 
 from registry.service import Registry
-from tests.api.conftest import spawn_serve
-from tests.conftest import run_prov
+from tests.helpers import run_prov, spawn_serve
 
 WRITER = """
 import hashlib, sys, httpx

@@ -8,7 +8,7 @@ import uuid
 import httpx
 import pytest
 
-from tests.api.conftest import ROLES
+from tests.helpers import ROLES
 
 
 def _record(name: str) -> dict:

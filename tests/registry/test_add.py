@@ -10,7 +10,7 @@ import pytest
 
 from provenance.canonical import canonical_bytes
 from registry.errors import InputError, NotFoundError
-from tests.conftest import age, write
+from tests.helpers import age, write
 
 
 def test_a_file_is_hashed_stored_and_registered(tmp_path, reg):

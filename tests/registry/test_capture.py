@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from registry.capture.git import strip_credentials
-from tests.conftest import git, git_repo, write
+from tests.helpers import git, git_repo, write
 
 
 def test_code_records_the_commit_branch_and_remote_without_credentials(tmp_path, prov):

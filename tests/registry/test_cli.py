@@ -12,7 +12,7 @@ import pytest
 
 from provenance import merkle
 from provenance.checkpoint import SignedNote
-from tests.conftest import write
+from tests.helpers import write
 
 
 @pytest.fixture
@@ -313,26 +313,27 @@ def test_an_ambiguous_prefix_lists_the_candidates(reg):
     assert reg.resolve(a.id[7:19]) == a.id
 
 
-def test_a_traceback_only_with_prov_debug(project, prov):
+def test_a_traceback_only_with_prov_debug(project, prov_process):
     (project / ".prov" / "config").write_text("[registry\n")
-    assert "Traceback" in prov("log", env={"PROV_DEBUG": "1"}).err
+    assert "Traceback" in prov_process("log", env={"PROV_DEBUG": "1"}).err
 
 
-def test_a_large_file_is_hashed_while_the_database_layer_loads(project, prov):
+def test_a_large_file_is_hashed_while_the_database_layer_loads(project, prov_process):
     import hashlib
 
-    from tests.conftest import age
+    from tests.helpers import age
 
     data = os.urandom(33 << 20)  # above the pre-hash threshold
     big = age(write(project / "big.bin", data))
-    rec = prov("add", "big.bin", "--json").json()["records"][0]
+    # A real process: in this one the database layer is loaded already.
+    rec = prov_process("add", "big.bin", "--json").json()["records"][0]
     assert (rec["sha256"], rec["md5"], rec["files_read"]) == (
         hashlib.sha256(data).hexdigest(),
         hashlib.md5(data).hexdigest(),
         1,
     )
-    assert prov("verify", "--full", "--content").code == 0
-    again = prov("add", str(big), "--json").json()["records"][0]
+    assert prov_process("verify", "--full", "--content").code == 0
+    again = prov_process("add", str(big), "--json").json()["records"][0]
     assert again["files_read"] == 0 and again["existing"]
 
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from registry.service.diff import diff, kv_changes
 from registry.workspace.tabular import describe
-from tests.conftest import run_prov, write
+from tests.helpers import run_prov, write
 
 
 def _parquet(path, table):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git, git_repo, write
+from tests.helpers import git, git_repo, write
 
 DVC = Path(sys.executable).with_name("dvc")
 

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from registry.service import Registry
-from tests.conftest import drop_local_objects
+from tests.helpers import drop_local_objects
 from tests.support.s3server import S3Server, weed_binary
 
 

@@ -22,7 +22,7 @@ pytest.importorskip("lakefs")
 
 from registry.errors import StorageError
 from registry.service import Registry
-from tests.conftest import drop_local_objects, write
+from tests.helpers import drop_local_objects, write
 from tests.support.asgi import serve
 from tests.support.lakefs_server import ACCESS_KEY, SECRET_KEY, FakeLakeFS
 

@@ -11,7 +11,7 @@ import pytest
 from registry.errors import InputError, NotFoundError
 from registry.service import Registry
 from registry.service.lineage import WALKED
-from tests.conftest import run_prov
+from tests.helpers import run_prov
 
 LAYERS = 12
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from tests.conftest import write
+from tests.helpers import write
 
 
 @pytest.fixture
@@ -65,7 +65,7 @@ def test_an_unreachable_database_is_exit_5(tmp_path, prov):
 def test_capture_runs_diff_and_import_on_postgresql(pg_project, prov):
     import sys
 
-    from tests.conftest import git_repo
+    from tests.helpers import git_repo
 
     d, _, _ = pg_project
     git_repo(d, {"train.py": "import sys; open('m.onnx', 'w').write(sys.argv[1])\n"})

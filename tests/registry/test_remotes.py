@@ -8,7 +8,7 @@ import hashlib
 import pytest
 
 from registry.errors import StorageError
-from tests.conftest import drop_local_objects
+from tests.helpers import drop_local_objects
 
 
 def _corrupt(reg, sha: str) -> None:

@@ -17,7 +17,7 @@ from registry.service import Registry
 from registry.service import retention as retain
 from retention.holds import HOLD, RELEASE, active_holds
 from retention.policy import retention_of
-from tests.conftest import run_prov, write
+from tests.helpers import run_prov, write
 
 DAY = timedelta(days=1)
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from registry.errors import InputError
-from tests.conftest import git_repo, write
+from tests.helpers import git_repo, write
 
 PY = sys.executable
 

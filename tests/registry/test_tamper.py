@@ -12,7 +12,7 @@ import sqlite3
 import pytest
 
 from provenance.canonical import canonical_bytes
-from tests.conftest import run_prov, write
+from tests.helpers import run_prov, write
 
 TARGET = 7  # the third dataset (0-2 genesis, then each add logs a dataset and its stored-at)
 
