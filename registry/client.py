@@ -15,8 +15,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from provenance.digests import Digest
-from provenance.errors import ProvenanceError
 from provenance.records import RECORD_TYPE
 from provenance.timefmt import now_text
 from registry.capture import environment as env_capture
@@ -30,7 +28,7 @@ from registry.errors import (
 )
 from registry.results import Registered
 from registry.runs import Run
-from registry.workspace.hashing import FileHasher, subject_of
+from registry.workspace.hashing import FileHasher, lookup_target, subject_of
 from registry.workspace.kinds import add_arguments, guess_kind
 
 if TYPE_CHECKING:
@@ -256,18 +254,7 @@ class RemoteRegistry:
 
     def lookup(self, target: str) -> list[dict[str, Any]]:
         """Records whose bytes are a local file's or directory's, or a digest's."""
-        p = Path(target)
-        if p.exists():
-            subject, _ = subject_of(p, FileHasher({}, None))
-            algorithm, hex_digest = "sha256", subject["digest"]["sha256"]
-        else:
-            try:
-                d = Digest.parse(target.removesuffix(".dir"))
-            except ProvenanceError:
-                raise InputError(
-                    f"{target}: no such file, and not a digest (sha256:<hex> or md5:<hex>)"
-                ) from None
-            algorithm, hex_digest = d.algorithm, d.hex
+        algorithm, hex_digest = lookup_target(target, lambda p: FileHasher({}, None))
         return list(self._get(f"/v1/lookup/{algorithm}/{hex_digest}")["records"])
 
     def lineage(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
@@ -26,7 +25,7 @@ from registry.db.derive import key_trusted
 from registry.db.tables import T_ENTRIES, T_KEYS, T_RECORDS, T_TAGS
 from registry.errors import InputError, NotFoundError
 from registry.results import Registered
-from registry.workspace.hashing import subject_of
+from registry.workspace.hashing import lookup_target
 from retention.holds import active_holds
 from retention.policy import retention_of
 
@@ -308,18 +307,8 @@ def lookup(reg: Registry, target: str) -> list[dict[str, Any]]:
     Raises:
         InputError: neither an existing path nor a well-formed digest.
     """
-    p = Path(target)
-    if p.exists():
-        subject, _ = subject_of(p, reg.hasher(p, store=False))
-        return lookup_digest(reg, "sha256", subject["digest"]["sha256"])
-    try:
-        # DVC writes a directory's md5 as <hex>.dir; records keep the bare hex.
-        digest = Digest.parse(target.removesuffix(".dir"))
-    except ProvenanceError:
-        raise InputError(
-            f"{target}: no such file, and not a digest (sha256:<hex> or md5:<hex>)"
-        ) from None
-    return lookup_digest(reg, digest.algorithm, digest.hex)
+    algorithm, hex_digest = lookup_target(target, lambda p: reg.hasher(p, store=False))
+    return lookup_digest(reg, algorithm, hex_digest)
 
 
 def lookup_digest(reg: Registry, algorithm: str, hex_digest: str) -> list[dict[str, Any]]:

@@ -18,12 +18,13 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from provenance.digests import CHUNK_SIZE, StreamDigest, digest_bytes, digest_stream
+from provenance.digests import CHUNK_SIZE, Digest, StreamDigest, digest_bytes, digest_stream
+from provenance.errors import ProvenanceError
 from provenance.manifest import ManifestEntry, dvc_dir_md5, manifest_bytes
 from registry.errors import InputError, StorageError
 from registry.stores.objects import ObjectStore
 
-__all__ = ["FileHasher", "subject_of", "walk"]
+__all__ = ["FileHasher", "lookup_target", "subject_of", "walk"]
 
 #: A cached digest is trusted only if the file was last modified this long before it was hashed.
 RACY_MARGIN_NS = 2_000_000_000
@@ -171,3 +172,25 @@ def subject_of(
         "files": len(entries),
         "manifest": f"sha256:{md.sha256}",
     }, len(entries)
+
+
+def lookup_target(target: str, hasher: Callable[[Path], FileHasher]) -> tuple[str, str]:
+    """What ``prov lookup TARGET`` looks for, as (algorithm, hex digest): the SHA-256 of an
+    existing file's or directory's bytes (hashed with ``hasher(path)``), else the digest
+    ``TARGET`` spells (``sha256:<hex>``, ``md5:<hex>``, or DVC's ``md5:<hex>.dir``).
+
+    Raises:
+        InputError: neither an existing path nor a well-formed digest.
+    """
+    p = Path(target)
+    if p.exists():
+        subject, _ = subject_of(p, hasher(p))
+        return "sha256", subject["digest"]["sha256"]
+    try:
+        # DVC writes a directory's md5 as <hex>.dir; records keep the bare hex.
+        digest = Digest.parse(target.removesuffix(".dir"))
+    except ProvenanceError:
+        raise InputError(
+            f"{target}: no such file, and not a digest (sha256:<hex> or md5:<hex>)"
+        ) from None
+    return digest.algorithm, digest.hex
