@@ -155,11 +155,13 @@ class RemoteRegistry:
         name: str | None = None,
         tags: Mapping[str, str] | None = None,
         links: Sequence[tuple[str, str]] = (),
+        follow_links_outside: bool = False,
     ) -> Registered:
         """Hash a file or directory here and register it by digest: the latest record of the
-        name with the same bytes (and links) is returned, new bytes supersede it."""
+        name with the same bytes (and links) is returned, new bytes supersede it. Directories
+        are walked as :meth:`Registry.add <registry.service.Registry.add>` walks them."""
         p, wanted = add_arguments(path, kind, links, self.resolve)
-        subject, _ = subject_of(p, FileHasher({}, None))
+        subject, _ = subject_of(p, FileHasher({}, None), None, follow_links_outside)
         name = name or p.as_posix()
         latest = self._latest(name)
         if latest is not None:

@@ -94,6 +94,28 @@ def run_prov_process(
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
+def state(project: Path) -> tuple[int, list[str]]:
+    """What a failed command must leave untouched in a project's SQLite registry: the log's
+    size and the stored objects."""
+    import sqlite3
+
+    with sqlite3.connect(project / ".prov" / "registry.db") as conn:
+        (n,) = conn.execute("SELECT count(*) FROM log_entries").fetchone()
+    objects = sorted(p.name for p in (project / ".prov" / "objects").rglob("*") if p.is_file())
+    return n, objects
+
+
+def one_line_error(r: Result, code: int) -> str:
+    """Assert ``r`` failed as SPEC §5 says (exit ``code``, one line on stderr, nothing on
+    stdout, no traceback); returns the line."""
+    assert r.code == code, r
+    assert r.out == ""
+    lines = r.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("prov: error: "), r.err
+    assert "Traceback" not in r.err
+    return lines[0]
+
+
 def write(path: Path, data: bytes | str) -> Path:
     """Write ``data`` at ``path``, making its directory; returns the path."""
     path.parent.mkdir(parents=True, exist_ok=True)

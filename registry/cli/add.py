@@ -14,7 +14,7 @@ from registry.cli.output import DelayedProgress, console, emit_json
 from registry.config import find_registry
 from registry.errors import InputError
 from registry.stores.objects import ObjectStore
-from registry.workspace.hashing import FileHasher
+from registry.workspace.hashing import FileHasher, check_addable
 from registry.workspace.kinds import artifact_kind
 from registry.workspace.statcache import StatCache
 
@@ -45,6 +45,11 @@ def add(
     remote: str | None = typer.Option(
         None, help="Also copy the bytes to this remote (before anything is logged)."
     ),
+    follow_links_outside: bool = typer.Option(
+        False,
+        "--follow-links-outside",
+        help="Follow symlinks that lead out of an added directory (refused by default).",
+    ),
     json_: bool = JsonOpt,
 ) -> None:
     """Register files or directories (sha256 + md5 in one read; unchanged files not re-read)."""
@@ -69,6 +74,8 @@ def add(
     try:
         for path in paths:
             p = Path(path)
+            if p.exists():
+                check_addable(p)
             size = p.stat().st_size if p.is_file() else None
             progress[path] = DelayedProgress(f"hashing {p.name}", size)
             if size is not None and size >= _PREHASH_MIN:
@@ -89,6 +96,7 @@ def add(
                     progress=progress[path],
                     hasher=hashers.get(path),
                     remote=remote,
+                    follow_links_outside=follow_links_outside,
                 )
             )
     finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import typer
@@ -28,6 +30,11 @@ def init(
         genesis = reg.log()[::-1]
     finally:
         reg.close()
+    if not os.environ.get("PROV_KEY_PASSPHRASE"):
+        sys.stderr.write(
+            f"prov: warning: the private keys in {reg.prov_dir / 'keys'} are not encrypted "
+            "(set PROV_KEY_PASSPHRASE before prov init to encrypt them)\n"
+        )
     if json_:
         emit_json(
             {

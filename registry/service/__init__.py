@@ -163,6 +163,7 @@ class Registry:
         progress: Callable[[int], None] | None = None,
         hasher: FileHasher | None = None,
         remote: str | None = None,
+        follow_links_outside: bool = False,
     ) -> Added:
         """Hash a file or directory, store its bytes, and register it.
 
@@ -179,13 +180,29 @@ class Registry:
                 files, hashed before the registry's database layer was even loaded.
             remote: also copy the bytes to this remote, before anything is logged (a remote
                 that fails leaves nothing registered), then log that location too.
+            follow_links_outside: follow symlinks in a directory that lead out of it (by
+                default refused: a link must not smuggle another file's bytes into the store).
+                Directories named ``.prov``, ``.git``, ``.dvc`` and ``.hg`` are never walked.
 
         Raises:
-            InputError: bad kind, missing/unreadable path, symlink loop, bad link relation.
+            InputError: bad kind, missing/unreadable path, a path inside ``.prov``, a symlink
+                loop or one leading out of the directory, bad link relation.
             NotFoundError: a link target or the remote does not exist.
             StorageError: the remote cannot be reached or written.
         """
-        return adding.add(self, path, kind, name, tags, links, store, progress, hasher, remote)
+        return adding.add(
+            self,
+            path,
+            kind,
+            name,
+            tags,
+            links,
+            store,
+            progress,
+            hasher,
+            remote,
+            follow_links_outside,
+        )
 
     def register_artifact(
         self,

@@ -47,6 +47,7 @@ def add(
     progress: Callable[[int], None] | None = None,
     hasher: FileHasher | None = None,
     remote: str | None = None,
+    follow_links_outside: bool = False,
 ) -> Added:
     """:meth:`Registry.add <registry.service.Registry.add>`."""
     p, resolved_links = add_arguments(path, kind, links, reg.resolve)
@@ -59,7 +60,8 @@ def add(
     if hasher is None:
         hasher = reg.hasher(p, store, progress)
     try:
-        subject, files = subject_of(p, hasher, reg.store if hasher.store else None)
+        store_to = reg.store if hasher.store else None
+        subject, files = subject_of(p, hasher, store_to, follow_links_outside)
         if hasher.store is not None:
             hasher.store.publish()
     finally:

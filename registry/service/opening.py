@@ -29,7 +29,13 @@ from retention.presets import PRESETS, preset_attributes
 if TYPE_CHECKING:
     from registry.service import Registry
 
-__all__ = ["init_registry", "open_registry", "resolve_database_url"]
+__all__ = ["GITIGNORE", "init_registry", "open_registry", "resolve_database_url"]
+
+#: ``.prov/.gitignore``: nothing of a registry goes into git (``git add -A`` in a project would
+#: otherwise commit its private keys, database and stored bytes). A clone holds no registry.
+GITIGNORE = """# Written by prov init: keys, the database and stored bytes never go into git.
+*
+"""
 
 
 def resolve_database_url(prov_dir: Path, configured: str | None) -> str:
@@ -90,8 +96,12 @@ def init_registry(
     created = not prov_dir.exists()
     try:
         base.mkdir(parents=True, exist_ok=True)
-        prov_dir.mkdir(exist_ok=True)
+        # Only its owner may enter: it holds private keys, the database and every stored byte.
+        prov_dir.mkdir(mode=0o700, exist_ok=True)
+        if created:
+            os.chmod(prov_dir, 0o700)  # whatever the umask
         (prov_dir / "objects").mkdir(exist_ok=True)
+        (prov_dir / ".gitignore").write_text(GITIGNORE)
     except OSError as e:
         raise InputError(f"cannot create {prov_dir}: {e.strerror}") from None
     try:

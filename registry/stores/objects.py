@@ -30,6 +30,8 @@ _SHA256_RE = re.compile(r"\A[0-9a-f]{64}\Z")
 #: final fsync nearly free and avoids the kernel's write throttling: 1 GiB lands durably in the
 #: time MD5 takes to hash it (docs/benchmarks.md).
 _FLUSH_EVERY = 64 << 20
+#: Objects are read-only, and never readable by other users: they hold datasets and models.
+OBJECT_MODE = 0o440
 #: Up to this many staged objects are fsynced one by one; more are made durable by one sync.
 _SYNC_ONE_BY_ONE = 32
 
@@ -68,7 +70,7 @@ class ObjectWriter:
             if self._store.has(sha256) or sha256 in self._store.staged:
                 self.tmp.unlink()
                 return
-            os.chmod(self.tmp, 0o444)
+            os.chmod(self.tmp, OBJECT_MODE)
         except OSError as e:
             raise StorageError(f"cannot write to the object store: {e.strerror}") from e
         self._store.staged[sha256] = self.tmp

@@ -24,30 +24,49 @@ from provenance.manifest import ManifestEntry, dvc_dir_md5, manifest_bytes
 from registry.errors import InputError, StorageError
 from registry.stores.objects import ObjectStore
 
-__all__ = ["FileHasher", "lookup_target", "subject_of", "walk"]
+__all__ = [
+    "SKIPPED_DIRS",
+    "FileHasher",
+    "check_addable",
+    "lookup_target",
+    "subject_of",
+    "walk",
+]
 
 #: A cached digest is trusted only if the file was last modified this long before it was hashed.
 RACY_MARGIN_NS = 2_000_000_000
 
 
-def walk(root: Path) -> Iterator[tuple[str, Path]]:
-    """Files under ``root`` as (POSIX relative path, path), following symlinks like DVC.
+#: Directories never walked into: a registry's own (its private keys and database), and a
+#: project's version-control and DVC metadata, which DVC leaves out of directories too.
+SKIPPED_DIRS = frozenset({".prov", ".git", ".dvc", ".hg"})
+
+
+def walk(root: Path, follow_links_outside: bool = False) -> Iterator[tuple[str, Path]]:
+    """Files under ``root`` as (POSIX relative path, path), following symlinks like DVC as long
+    as they stay inside ``root`` (or anywhere, with ``follow_links_outside``); never into
+    :data:`SKIPPED_DIRS`, nor through a link into a ``.prov`` directory.
 
     Raises:
-        InputError: a symlink loop, a dangling symlink, or an unreadable directory.
+        InputError: a symlink loop, a dangling symlink, a link leading outside ``root`` or into
+            a ``.prov`` directory, or an unreadable directory.
     """
     root_st = root.stat()
-    yield from _walk(root, "", {(root_st.st_dev, root_st.st_ino)})
+    top = None if follow_links_outside else root.resolve()
+    yield from _walk(root, "", {(root_st.st_dev, root_st.st_ino)}, top)
 
 
-def _walk(d: Path, rel: str, ancestors: set[tuple[int, int]]) -> Iterator[tuple[str, Path]]:
+def _walk(
+    d: Path, rel: str, ancestors: set[tuple[int, int]], top: Path | None
+) -> Iterator[tuple[str, Path]]:
     try:
-        names = sorted(os.listdir(d))
+        with os.scandir(d) as it:
+            entries = sorted(it, key=lambda e: e.name)
     except OSError as e:
         raise InputError(f"cannot read directory {d}: {e.strerror}") from None
-    for name in names:
-        p = d / name
-        r = f"{rel}{name}"
+    for entry in entries:
+        p = d / entry.name
+        r = f"{rel}{entry.name}"
         try:
             st = p.stat()
         except FileNotFoundError:
@@ -56,15 +75,42 @@ def _walk(d: Path, rel: str, ancestors: set[tuple[int, int]]) -> Iterator[tuple[
             if e.errno == 40:  # ELOOP
                 raise InputError(f"{p}: symlink loop") from None
             raise InputError(f"cannot stat {p}: {e.strerror}") from None
+        if entry.is_symlink():
+            _check_link(p, top)
         if stat.S_ISDIR(st.st_mode):
+            if entry.name in SKIPPED_DIRS:
+                continue
             ident = (st.st_dev, st.st_ino)
             if ident in ancestors:
                 raise InputError(f"{p}: symlink loop (it leads back to {p.resolve()})")
-            yield from _walk(p, r + "/", ancestors | {ident})
+            yield from _walk(p, r + "/", ancestors | {ident}, top)
         elif stat.S_ISREG(st.st_mode):
             yield r, p
         else:
             raise InputError(f"{p}: not a regular file or directory")
+
+
+def _check_link(p: Path, top: Path | None) -> None:
+    """A symlink met in a walk may be followed: not into a registry, not out of ``top``."""
+    target = p.resolve()
+    if ".prov" in target.parts:
+        raise InputError(f"{p}: a symlink into {target}: a registry's files are never added")
+    if top is not None and not target.is_relative_to(top):
+        raise InputError(
+            f"{p}: a symlink to {target}, outside {top}: not followed "
+            "(--follow-links-outside adds what it points to)"
+        )
+
+
+def check_addable(p: Path) -> None:
+    """Refuse a path inside a ``.prov`` directory: a registry's keys, database and objects are
+    never registered (they would be copied into the object store, named in a signed record).
+
+    Raises:
+        InputError: ``p`` is (or resolves into) a ``.prov`` directory.
+    """
+    if ".prov" in p.resolve().parts:
+        raise InputError(f"{p}: inside a .prov directory: a registry's files are never added")
 
 
 class FileHasher:
@@ -149,10 +195,14 @@ class FileHasher:
 
 
 def subject_of(
-    p: Path, hasher: FileHasher, store: ObjectStore | None = None
+    p: Path,
+    hasher: FileHasher,
+    store: ObjectStore | None = None,
+    follow_links_outside: bool = False,
 ) -> tuple[dict[str, Any], int]:
     """A record's ``subject`` for a file or a directory (whose manifest goes into ``store``
-    when one is given), and the number of files it covers."""
+    when one is given), and the number of files it covers; a directory is walked as
+    :func:`walk` says."""
     if not p.is_dir():
         d = hasher.digest(p)
         subject: dict[str, Any] = {"digest": {"sha256": d.sha256, "md5": d.md5}, "size": d.size}
@@ -161,7 +211,8 @@ def subject_of(
             subject["media_type"] = media_type
         return subject, 1
     entries = []
-    for rel, fp in list(walk(p)):  # the whole tree first: a loop fails before any read
+    # The whole tree first: a loop or a link that must not be followed fails before any read.
+    for rel, fp in list(walk(p, follow_links_outside)):
         d = hasher.digest(fp)
         entries.append(ManifestEntry(rel, d.sha256, d.md5, d.size))
     body = manifest_bytes(entries)
@@ -184,7 +235,8 @@ def lookup_target(target: str, hasher: Callable[[Path], FileHasher]) -> tuple[st
     """
     p = Path(target)
     if p.exists():
-        subject, _ = subject_of(p, hasher(p))
+        # Reading is not adding: follow every link, to find bytes added with any option.
+        subject, _ = subject_of(p, hasher(p), follow_links_outside=True)
         return "sha256", subject["digest"]["sha256"]
     try:
         # DVC writes a directory's md5 as <hex>.dir; records keep the bare hex.

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from provenance.records import ARTIFACT_KINDS, RELATIONS
 from registry.errors import InputError
+from registry.workspace.hashing import check_addable
 
 __all__ = ["MODEL_SUFFIXES", "add_arguments", "artifact_kind", "guess_kind"]
 
@@ -52,7 +53,8 @@ def add_arguments(
     each link's relation; returns the path and the links with their targets resolved.
 
     Raises:
-        InputError: a missing path, an unknown kind or relation.
+        InputError: a missing path, a path inside a ``.prov`` directory, an unknown kind or
+            relation.
         NotFoundError: a link target does not exist.
     """
     if kind is not None:
@@ -60,6 +62,7 @@ def add_arguments(
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: no such file or directory")
+    check_addable(p)
     resolved = []
     for rel, ref in links:
         if rel not in RELATIONS:

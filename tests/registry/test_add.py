@@ -25,7 +25,7 @@ def test_a_file_is_hashed_stored_and_registered(tmp_path, reg):
     assert r.name == "data/train.csv" and r.kind == "dataset"
     obj = reg.store.path_for(s["sha256"])
     assert (obj.read_bytes() == data and not os.access(obj, os.W_OK)) or os.getuid() == 0
-    assert oct(obj.stat().st_mode & 0o777) == "0o444"
+    assert oct(obj.stat().st_mode & 0o777) == "0o440"  # read-only, and not for other users
     shown = reg.show(r.id)
     assert shown["locations"][0]["uri"] == f"sha256/{s['sha256'][:2]}/{s['sha256'][2:]}"
     assert shown["signatures"][0]["valid"] is True

@@ -12,7 +12,7 @@ import pytest
 
 from provenance import merkle
 from provenance.checkpoint import SignedNote
-from tests.helpers import write
+from tests.helpers import one_line_error, state, write
 
 
 @pytest.fixture
@@ -20,23 +20,6 @@ def project(tmp_path, prov):
     r = prov("init", ".", "--json")
     assert r.code == 0, r
     return tmp_path
-
-
-def state(d):
-    """Everything a failed command must leave untouched: log size and stored objects."""
-    with sqlite3.connect(d / ".prov" / "registry.db") as conn:
-        (n,) = conn.execute("SELECT count(*) FROM log_entries").fetchone()
-    objects = sorted(p.name for p in (d / ".prov" / "objects").rglob("*") if p.is_file())
-    return n, objects
-
-
-def one_line_error(r, code):
-    assert r.code == code, r
-    assert r.out == ""
-    lines = r.err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("prov: error: "), r.err
-    assert "Traceback" not in r.err
-    return lines[0]
 
 
 def test_init_prints_the_genesis_ids_and_refuses_to_run_twice(project, prov):
