@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import MAXYEAR, UTC, datetime, timedelta
 
 from provenance.errors import RecordError
 
 __all__ = [
+    "END_OF_TIME",
     "Duration",
     "format_time",
     "now_text",
@@ -20,6 +21,10 @@ __all__ = [
     "parse_time",
     "utcnow",
 ]
+
+#: The last instant a timestamp can name (``9999-12-31T23:59:59.999999Z``): where dates that
+#: would overflow saturate.
+END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
 _TIME_RE = re.compile(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z\Z")
 _DURATION_RE = re.compile(
@@ -83,11 +88,11 @@ def parse_instant(text: str) -> datetime:
             day = datetime.fromisoformat(text).replace(tzinfo=UTC)
             return day + timedelta(days=1, microseconds=-1)
         t = datetime.fromisoformat(text)
-    except ValueError:
+        return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: an offset past year 1 or 9999
         raise RecordError(
             f"not a date or time (like 2026-03-01 or 2026-03-01T12:00:00Z): {text!r}"
         ) from None
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -101,13 +106,20 @@ class Duration:
     seconds: int = 0
 
     def after(self, t: datetime) -> datetime:
-        """``t`` plus this duration; Feb 29 plus a year is Feb 28 (clamped to month end)."""
+        """``t`` plus this duration; Feb 29 plus a year is Feb 28 (clamped to month end). An end
+        past the last representable instant is :data:`END_OF_TIME`: retained "for ever" is an
+        answer, an overflow is not."""
         month_index = t.month - 1 + self.months + 12 * self.years
         year, month = t.year + month_index // 12, month_index % 12 + 1
+        if year > MAXYEAR:
+            return END_OF_TIME
         day = min(t.day, _days_in_month(year, month))
-        return t.replace(year=year, month=month, day=day) + timedelta(
-            days=self.days, seconds=self.seconds
-        )
+        try:
+            return t.replace(year=year, month=month, day=day) + timedelta(
+                days=self.days, seconds=self.seconds
+            )
+        except OverflowError:
+            return END_OF_TIME
 
 
 def _days_in_month(year: int, month: int) -> int:

@@ -55,7 +55,10 @@ def _after_date(date: str, d: Duration) -> str | None:
         return None
     day = min(int(date[8:10]), calendar.monthrange(year, month)[1])
     if d.days:
-        end = dt.date.fromordinal(dt.date(year, month, day).toordinal() + d.days)
+        try:
+            end = dt.date.fromordinal(dt.date(year, month, day).toordinal() + d.days)
+        except (ValueError, OverflowError):  # past year 9999: Duration.after saturates it
+            return None
         year, month, day = end.year, end.month, end.day
     return f"{year:04d}-{month:02d}-{day:02d}"
 

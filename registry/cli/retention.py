@@ -181,7 +181,7 @@ def apply_(
             if i["state"] == "expired-purge" or i["unfinished"]
         ]
         if not due:
-            emit_json({"purged": [], "finished": []}) if json_ else console().print(
+            emit_json({"purged": [], "finished": [], "refused": []}) if json_ else console().print(
                 "nothing to purge"
             )
             return
@@ -194,11 +194,26 @@ def apply_(
         return
     out = console()
     for p in result["purged"]:
-        out.print(f"purged {short_id(p['id'])}: tombstone {short_id(p['tombstone'])}")
+        _print_purge(out, p)
     for rid in result["finished"]:
         out.print(f"finished purging {short_id(rid)}")
-    if not result["purged"] and not result["finished"]:
+    for r in result["refused"]:
+        out.print(f"[red]not finished[/] {short_id(r['id'])}: {r['reason']}")
+    if not (result["purged"] or result["finished"] or result["refused"]):
         out.print("nothing to purge")
+
+
+def _print_purge(out: Any, result: dict[str, Any]) -> None:
+    """What a purge did, truthfully: bytes removed, or kept because other records hold them."""
+    rid, tombstone = short_id(result["id"]), short_id(result["tombstone"])
+    if result["removed"] or not result["kept"]:
+        out.print(f"purged {rid}: tombstone {tombstone}")
+    for k in result["kept"]:
+        holders = ", ".join(short_id(h) for h in k["kept_for"])
+        out.print(
+            f"tombstoned {rid} (tombstone {tombstone}), but its bytes in {k['store']} are kept: "
+            f"they are also the bytes of {holders} (purge those to remove them)"
+        )
 
 
 def rm(
@@ -213,5 +228,4 @@ def rm(
     if json_:
         emit_json(result)
     else:
-        rid, tombstone = short_id(result["id"]), short_id(result["tombstone"])
-        console().print(f"purged {rid}: tombstone {tombstone}")
+        _print_purge(console(), result)

@@ -82,7 +82,8 @@ def derive(rid: str, seq: int, record: Mapping[str, Any], seq_of: Mapping[str, i
                 "store": body["store"],
                 "uri": body["uri"],
                 "version": body.get("version"),
-                "present": body.get("action") != "removed",
+                # "released": the bytes stay there, but as another record's, not this one's.
+                "present": body.get("action") not in ("removed", "released"),
                 "attestation_id": rid,
             }
     return d

@@ -189,6 +189,10 @@ def rm(
         NotFoundError: no such record.
         InputError: an empty reason, or no bytes stored for the record.
         RefusedError: retained or held (nothing is written or deleted).
+
+    Returns:
+        ``{"id", "tombstone", "removed": [locations emptied], "kept": [locations whose bytes
+        stay because other live records hold the same bytes, with those records' ids]}``.
     """
     if not reason or not reason.strip():
         raise InputError("a reason is required (--reason TEXT, e.g. erasure)")
@@ -210,24 +214,12 @@ def _purge(
         rid = decided["id"] = subject.id
         tombstone = tombstones(conn, rid).get(rid)
         where = present(conn, rid)
-        if tombstone:  # purged before, perhaps not to the end: finish it
+        if tombstone:  # purged before, perhaps not to the end: finish it (if still allowed)
             decided["tombstone"] = tombstone
             return Plan([])
         if not where:
             raise InputError(f"no stored bytes of {short_id(rid)} to purge")
-        holds = holds_in_force(conn, rid).get(rid)
-        if holds:
-            raise RetentionRefusedError(
-                f"{short_id(rid)} is under legal hold ({holds[0]['reason']}): release it first "
-                "with prov retention release"
-            )
-        retention = subject.retention(policies(conn))
-        if retention.retained(now):
-            assert retention.retain_until is not None
-            raise RetentionRefusedError(
-                f"{short_id(rid)} is retained until {format_time(retention.retain_until)} "
-                f"by policy {', '.join(short_id(p) for p in retention.deciding)}"
-            )
+        _refuse_if_kept(conn, subject, now)
         attributes: dict[str, Any] = {
             "reason": reason,
             "locations": [{"store": s, "uri": u} for s, u in where],
@@ -242,20 +234,30 @@ def _purge(
         )
         if by:
             record["created_by"] = by
-        return Plan([record])
+        return Plan([record], purge=True)
 
     logged = reg.writer.append(build)
     rid = decided["id"]
     tombstone = decided.get("tombstone") or logged[0].id
-    removed = _finish(reg, rid)
-    return {"id": rid, "tombstone": tombstone, "removed": removed}
+    removed, kept = _finish(reg, rid, now, recheck="tombstone" in decided)
+    return {"id": rid, "tombstone": tombstone, "removed": removed, "kept": kept}
 
 
-def _finish(reg: Registry, rid: str) -> list[dict[str, str]]:
+def _finish(
+    reg: Registry, rid: str, now: datetime, recheck: bool
+) -> tuple[list[dict[str, str]], list[dict[str, Any]]]:
     """Steps 2 and 3 for a tombstoned record: delete its bytes where they are still present,
-    keeping objects another live record needs, then log each emptied location.
+    keeping objects another live record needs, then log each location's change: ``removed``
+    when the bytes are gone, ``released`` when they stay as another record's bytes.
+
+    ``recheck``: the tombstone was not written by this call (a purge cut short, or a tombstone
+    from any other door): its holds and retention are checked again at ``now`` first.
+
+    Returns:
+        (the locations emptied, the locations kept with the records that keep them).
 
     Raises:
+        RetentionRefusedError: with ``recheck``, a hold or a policy keeps the bytes.
         NotFoundError: a location's remote is no longer configured here.
         RefusedError: a store's own lock (S3 Object Lock) refuses the deletion.
         StorageError: a store failed (``prov retention apply`` finishes the purge later).
@@ -263,30 +265,59 @@ def _finish(reg: Registry, rid: str) -> list[dict[str, str]]:
     with db.read_tx(reg.engine) as conn:
         where = present(conn, rid)
         found = entry(conn, rid)
-    assert found is not None
+        assert found is not None
+        if recheck:
+            _refuse_if_kept(conn, _Subject(rid, found.record, found.logged_at), now)
     root = root_of(found.record)
-    removed = []
+    removed, kept = [], []
     for name, uri in where:
         st = store(reg, name)
         with db.read_tx(reg.engine) as conn:
             needed = _needed_elsewhere(reg, conn, rid, st)
         delete(st, root, keep=needed)
         st.unseal(rid)
-        removed.append({"store": name, "uri": uri})
-        record = stored_at(rid, name, uri, None, "removed")
+        holders = sorted(needed.get(st.locate(root), ()))
+        record = stored_at(rid, name, uri, None, "released" if holders else "removed")
+        if holders:
+            record["attributes"]["body"]["kept_for"] = holders
 
-        def build(conn: Connection, r: dict[str, Any] = record) -> Plan:
-            return Plan([r])
+        def build(conn: Connection, r: dict[str, Any] = record, at: str = name) -> Plan:
+            # Two runs finishing one purge log its change once: the first one to get here.
+            return Plan([r] if (at, r["attributes"]["body"]["uri"]) in present(conn, rid) else [])
 
-        reg.writer.append(build)
-    return removed
+        if reg.writer.append(build):
+            if holders:
+                kept.append({"store": name, "uri": uri, "kept_for": holders})
+            else:
+                removed.append({"store": name, "uri": uri})
+    return removed, kept
 
 
-def _needed_elsewhere(reg: Registry, conn: Connection, rid: str, st: Store) -> set[str]:
+def _refuse_if_kept(conn: Connection, subject: _Subject, now: datetime) -> None:
+    """Raise :class:`RetentionRefusedError` while a hold is in force on ``subject`` or a
+    policy retains it at ``now``; a purge checks this under the writer lock before it logs a
+    tombstone, and again before it deletes for a tombstone it did not just write."""
+    rid = subject.id
+    holds = holds_in_force(conn, rid).get(rid)
+    if holds:
+        raise RetentionRefusedError(
+            f"{short_id(rid)} is under legal hold ({holds[0]['reason']}): release it first "
+            "with prov retention release"
+        )
+    retention = subject.retention(policies(conn))
+    if retention.retained(now):
+        assert retention.retain_until is not None
+        raise RetentionRefusedError(
+            f"{short_id(rid)} is retained until {format_time(retention.retain_until)} "
+            f"by policy {', '.join(short_id(p) for p in retention.deciding)}"
+        )
+
+
+def _needed_elsewhere(reg: Registry, conn: Connection, rid: str, st: Store) -> dict[str, set[str]]:
     """Objects (as ``st`` locates them) that other records present in ``st``, not
-    tombstoned, still hold."""
+    tombstoned, still hold, with the ids of those records."""
     tombstoned = tombstones(conn)
-    needed: set[str] = set()
+    needed: dict[str, set[str]] = {}
     for other, envelope in db.query(
         conn,
         "SELECT l.record_id, e.envelope FROM locations l "
@@ -300,7 +331,8 @@ def _needed_elsewhere(reg: Registry, conn: Connection, rid: str, st: Store) -> s
             root = root_of(payload(envelope))
             # A directory's listing: ours when the local store has it, else the store's own.
             source = reg.local if root.tree and reg.local.exists(root) else st
-            needed.update(st.locate(o) for o in objects(source, root))
+            for o in objects(source, root):
+                needed.setdefault(st.locate(o), set()).add(other)
     return needed
 
 
@@ -345,15 +377,21 @@ def _worm_candidates(reg: Registry) -> Sequence[tuple[str]]:
 def apply(reg: Registry, now: datetime, by: str | None = None) -> dict[str, Any]:
     """``prov retention apply``: purge the stored bytes of every record whose policy says
     ``purge`` and whose retention is over, not held, each with a tombstone; finish purges a
-    crash interrupted. Records whose policy says ``review`` or ``keep`` are left alone."""
-    purged, finished = [], []
+    crash interrupted, unless a hold or a policy keeps their bytes now (``refused``: a
+    tombstone alone never deletes anything). Records whose policy says ``review`` or ``keep``
+    are left alone."""
+    purged, finished, refused = [], [], []
     for (rid,) in _worm_candidates(reg):
         sync_locks(reg, rid, now)
     for item in plan(reg, now)["due"]:
         if item["unfinished"]:
-            _finish(reg, item["id"])
+            try:
+                _finish(reg, item["id"], now, recheck=True)
+            except RetentionRefusedError as e:
+                refused.append({"id": item["id"], "reason": str(e)})
+                continue
             finished.append(item["id"])
         elif item["state"] == "expired-purge" and item["stored"]:
             done = _purge(reg, item["id"], "retention-expired", now, by, item["policies"][0])
             purged.append(done)
-    return {"purged": purged, "finished": finished}
+    return {"purged": purged, "finished": finished, "refused": refused}

@@ -17,6 +17,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,21 +27,37 @@ from provenance.checkpoint import Checkpoint, SignedNote
 from provenance.dsse import PAYLOAD_TYPE, Envelope
 from provenance.errors import ProvenanceError
 from provenance.keys import Signer, verify_signature
-from provenance.records import RECORD_TYPE, encode_record
-from provenance.timefmt import now_text
+from provenance.records import RECORD_TYPE, encode_record, short_id
+from provenance.timefmt import (
+    END_OF_TIME,
+    format_time,
+    now_text,
+    parse_duration,
+    parse_time,
+    utcnow,
+)
 from registry import db
 from registry.capture.identity import who
 from registry.config import Config
 from registry.db.derive import Derived, derive, key_trusted
 from registry.db.merkle_log import MerkleLog
-from registry.errors import InputError, NotFoundError, RefusedError
+from registry.errors import (
+    InputError,
+    NotFoundError,
+    RefusedError,
+    RetentionRefusedError,
+    StorageError,
+)
 from registry.keystore import KeyStore
 from registry.results import Registered
-from registry.service.read import entry
+from registry.service.read import entry, tombstones
+from retention.holds import HOLD
 
 __all__ = [
+    "CLOCK_SKEW",
     "LogWriter",
     "Plan",
+    "admit",
     "changes_trust",
     "key_record",
     "key_rows",
@@ -71,13 +88,89 @@ _INSERT_LOCATION = (
 @dataclass
 class Plan:
     """What a write decided under the lock: records to append (dicts to sign here, or envelopes
-    signed elsewhere), existing ones to return."""
+    signed elsewhere), existing ones to return. ``purge``: the purge path, the only one whose
+    plans may hold a ``tombstone`` (SPEC §2: only the registry writes them, after checking
+    holds and retention)."""
 
     items: list[dict[str, Any] | Registered | Envelope] = field(default_factory=list)
+    purge: bool = False
 
 
 #: A checked envelope signed elsewhere: (id, canonical payload, record, envelope bytes).
 _Signed = tuple[str, bytes, dict[str, Any], bytes]
+
+#: How far a record the registry signs may claim to be made in the future of its clock.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def _check_retention_records(
+    conn: Connection, records: Sequence[Mapping[str, Any]], purge: bool
+) -> None:
+    """Records that change what may be deleted, checked under the writer lock whatever door
+    they came by (the CLI, a raw record over HTTP, an envelope, an import): a tombstone only
+    from the purge path, which has checked holds and retention; no legal hold on a record whose
+    tombstone is logged (its bytes are gone, or going: a purge logs the tombstone first).
+
+    Raises:
+        RefusedError: a tombstone outside a purge.
+        RetentionRefusedError: a legal hold on a tombstoned record.
+    """
+    if not purge and any(r.get("kind") == "tombstone" for r in records):
+        raise RefusedError(
+            "tombstones are written by prov rm and prov retention apply only, after they check "
+            "legal holds and retention"
+        )
+    held = {
+        ln["id"]
+        for r in records
+        if r.get("kind") == "attestation" and (r.get("attributes") or {}).get("predicate") == HOLD
+        for ln in r.get("links", [])
+        if ln.get("rel") == "about"
+    }
+    for rid in sorted(held):
+        tombstone = tombstones(conn, rid).get(rid)
+        if tombstone:
+            raise RetentionRefusedError(
+                f"{short_id(rid)} was purged (tombstone {short_id(tombstone)}): "
+                "a legal hold cannot keep its bytes"
+            )
+
+
+def _check_clock(last_logged_at: str | None, now: datetime) -> None:
+    """Entries take the later of the clock and the last entry's time (``logged_at`` never goes
+    back): a log whose last entry is ahead of this clock would stamp every new entry with that
+    future time, silently wrong for ``--as-of`` and ``from: logged_at`` policies.
+
+    Raises:
+        StorageError: the last entry is ahead of the clock beyond :data:`CLOCK_SKEW`.
+    """
+    if last_logged_at is not None and parse_time(last_logged_at) > now + CLOCK_SKEW:
+        raise StorageError(
+            f"the log's last entry was logged at {last_logged_at}, ahead of this machine's "
+            f"clock ({format_time(now)}): not appending until the clock is right"
+        )
+
+
+def admit(record: Mapping[str, Any], now: datetime, signed_here: bool) -> None:
+    """The checks a valid record must pass to be logged now (validity itself is the core's):
+    a record the registry signs is not dated in the future beyond :data:`CLOCK_SKEW`, and a
+    policy's duration ends before the end of time when counted from now.
+
+    Raises:
+        InputError: either is not so.
+    """
+    if signed_here and parse_time(record["created_at"]) > now + CLOCK_SKEW:
+        raise InputError(
+            f"created_at {record['created_at']} is in the future (the registry's clock says "
+            f"{format_time(now)}): a signed date must not run ahead of the signer"
+        )
+    if record.get("kind") == "policy":
+        duration = record.get("attributes", {}).get("duration")
+        if isinstance(duration, str) and parse_duration(duration).after(now) == END_OF_TIME:
+            raise InputError(
+                f"policy duration {duration} ends after year 9999 counted from now: "
+                "a retention that long is no policy (use on_expiry keep to keep for ever)"
+            )
 
 
 def new_record(kind: str, name: str, **fields: Any) -> dict[str, Any]:
@@ -208,10 +301,12 @@ class LogWriter:
         self, build: Callable[[Connection], Plan], trust_check: bool = True
     ) -> tuple[list[Registered], str]:
         """:meth:`append`, also returning the signed checkpoint note that covers the results."""
+        clock = utcnow()
         with db.write_tx(self.engine) as conn:
             plan = build(conn)
             head = self.merkle.head(conn)
             size = head[0]
+            _check_clock(head[1], clock)
             if trust_check:
                 self.check_active_keys(conn, size)
             signer = self.signer(self.config.signer)
@@ -222,13 +317,17 @@ class LogWriter:
                     results.append(item)
                     continue
                 if isinstance(item, Envelope):
-                    encoded.append(self.presigned(conn, item, size))
+                    checked = self.presigned(conn, item, size)
+                    admit(checked[2], clock, signed_here=False)
+                    encoded.append(checked)
                     continue
                 try:
                     rid, data = encode_record(item)
                 except ProvenanceError as e:
                     raise InputError(f"invalid record: {e}") from None
+                admit(item, clock, signed_here=True)
                 encoded.append((rid, data, item))
+            _check_retention_records(conn, [rec for _, _, rec, *_ in encoded], plan.purge)
             if any(len(e) == 4 for e in encoded) and any(
                 changes_trust(rec) for _, _, rec, *_ in encoded
             ):

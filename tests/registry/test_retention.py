@@ -78,7 +78,7 @@ def test_a_refused_rm_or_apply_changes_nothing(scratch, tmp_path):
     held = snapshot(scratch)
     with pytest.raises(RefusedError, match="legal hold"):
         scratch.rm(raw.id, "erasure", now + 400 * DAY)  # long expired, but held
-    assert scratch.retention_apply(now + 400 * DAY) == {"purged": [], "finished": []}
+    assert scratch.retention_apply(now + 400 * DAY) == {"purged": [], "finished": [], "refused": []}
     assert snapshot(scratch) == held
     assert scratch.store.has(raw.record["subject"]["digest"]["sha256"])
 
@@ -133,7 +133,7 @@ def test_a_purge_cut_short_after_its_tombstone_is_finished_by_apply(scratch, tmp
     sha = raw.record["subject"]["digest"]["sha256"]
     real_finish = retain._finish
 
-    def crash(reg, rid):
+    def crash(*args, **kwargs):
         raise KeyboardInterrupt  # the process dies after the tombstone, before any delete
 
     monkeypatch.setattr(retain, "_finish", crash)
@@ -161,7 +161,7 @@ def test_an_erasure_no_policy_governs_cut_short_is_finished_by_apply(tmp_path, m
         added = reg.add(write(tmp_path / "pii.csv", "name\nAda\n"), kind="dataset")
         sha = added.record["subject"]["digest"]["sha256"]
 
-        def crash(reg, rid):
+        def crash(*args, **kwargs):
             raise KeyboardInterrupt
 
         real_finish = retain._finish
@@ -308,4 +308,5 @@ def test_cli_exit_codes(tmp_path):
     assert run_prov("retention", "apply", "--yes", "--json", cwd=tmp_path).json() == {
         "purged": [],
         "finished": [],
+        "refused": [],
     }
