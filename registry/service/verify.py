@@ -59,6 +59,7 @@ from registry.service.verify_ranges import (
     init_worker,
     problem,
 )
+from registry.service.witness import WitnessError, read_witness
 from registry.stores.base import LOCAL, Obj
 from registry.stores.transfer import root_of
 
@@ -253,15 +254,18 @@ class Verifier:
         self, levels: list[list[bytes]], size: int, keys: Mapping[str, Mapping[str, Any]]
     ) -> None:
         path = self.reg.prov_dir / "checkpoint"
-        if path.exists():
-            self._note(
-                path.read_text(encoding="utf-8", errors="replace"),
-                str(path),
-                "witness-inconsistent",
-                levels,
-                size,
-                keys,
-            )
+        try:
+            text = read_witness(self.reg.prov_dir)
+        except WitnessError as e:
+            self.problems.append(problem("witness-unreadable", str(e)))
+            return
+        if text is None:
+            if size:  # every append writes it: deleted, or the database is not this one's
+                self.problems.append(
+                    problem("witness-missing", f"{path} is missing from a log of {size} entries")
+                )
+            return
+        self._note(text, str(path), "witness-inconsistent", levels, size, keys)
 
     # ---------------------------------------------------------------- records
 

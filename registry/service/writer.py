@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -51,6 +49,7 @@ from registry.errors import (
 from registry.keystore import KeyStore
 from registry.results import Registered
 from registry.service.read import entry, tombstones
+from registry.service.witness import witnessed, write_witness
 from retention.holds import HOLD
 
 __all__ = [
@@ -267,7 +266,6 @@ class LogWriter:
         self.merkle = merkle
         #: Private keys loaded so far, by key id (``init`` and ``key new`` add theirs).
         self.signers: dict[str, Signer] = {}
-        self._witness_lock = threading.Lock()  # the HTTP API appends from several threads
 
     def signer(self, keyid: str) -> Signer:
         """The private key ``keyid``, loaded from the keystore once."""
@@ -307,6 +305,7 @@ class LogWriter:
             head = self.merkle.head(conn)
             size = head[0]
             _check_clock(head[1], clock)
+            self._check_witness(conn, size)
             if trust_check:
                 self.check_active_keys(conn, size)
             signer = self.signer(self.config.signer)
@@ -379,8 +378,35 @@ class LogWriter:
                 for rid, _, rec in fresh
             }
             results.extend(fresh_results.values())
-        self.write_witness(new_size, note)
-        return sorted(results, key=lambda r: r.seq), note
+        done = sorted(results, key=lambda r: r.seq)
+        try:
+            write_witness(self.prov_dir, new_size, note)
+        except OSError as e:  # the records are logged: say so, never that the write failed
+            ids = ", ".join(short_id(r.id) for r in fresh_results.values())
+            raise StorageError(
+                f"logged {ids} (tree size {new_size}), but the witness "
+                f"{self.prov_dir / 'checkpoint'} could not be updated: {e.strerror}; "
+                "the next write updates it"
+            ) from None
+        return done, note
+
+    def _check_witness(self, conn: Connection, size: int) -> None:
+        """The log about to grow extends the witness (O(log n) stored subtree hashes): else
+        the new entries would overwrite the evidence that the database was rolled back.
+
+        Raises:
+            WitnessError: the witness cannot be read as a checkpoint.
+            StorageError: the log does not extend it.
+        """
+        witness = witnessed(self.prov_dir)
+        if witness is None or witness.size == 0:
+            return
+        if size < witness.size or self.merkle.root(conn, witness.size) != witness.root:
+            raise StorageError(
+                f"the database's log ({size} entries) does not extend the witness "
+                f"{self.prov_dir / 'checkpoint'} ({witness.size} entries): rolled back or "
+                "swapped? nothing was written (prov verify says more)"
+            )
 
     def presigned(self, conn: Connection, envelope: Envelope, seq: int) -> _Signed:
         """Check an envelope signed elsewhere (the HTTP API's clients) before it is logged: its
@@ -414,18 +440,3 @@ class LogWriter:
             except ProvenanceError:
                 raise InputError(f"the signature by key {s.keyid[:12]} does not verify") from None
         return rid, data, record, envelope.to_bytes()
-
-    def write_witness(self, size: int, note: str) -> None:
-        """Keep the newest checkpoint in ``.prov/checkpoint`` too: a copy outside the database,
-        so a database rolled back or truncated behind our back is caught by ``prov verify``."""
-        path = self.prov_dir / "checkpoint"
-        with self._witness_lock:
-            try:
-                old = SignedNote.parse(path.read_text()).checkpoint.size
-            except (OSError, ProvenanceError):
-                old = -1
-            if size <= old:
-                return
-            tmp = path.with_name(f"checkpoint.{os.getpid()}.{threading.get_ident()}.tmp")
-            tmp.write_text(note)
-            os.replace(tmp, path)
