@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+
 import typer
 
+from provenance.keys import key_id
 from provenance.records import short_id
 from registry.cli.context import JsonOpt, registry
 from registry.cli.output import console, emit_json
@@ -29,12 +32,24 @@ def new(
     ctx: typer.Context,
     role: str = typer.Option(..., help="signer or log."),
     owner: str | None = typer.Option(None, help="Who holds it (default user@host)."),
+    standby: bool = typer.Option(
+        False,
+        "--standby",
+        help="Register a signer key without making it active: a backup to keep offline.",
+    ),
     json_: bool = JsonOpt,
 ) -> None:
     """Create a key, log its key record and make it the active key of its role."""
-    r = registry(ctx).new_key(role, owner)
+    reg = registry(ctx)
+    r = reg.new_key(role, owner, standby)
     if json_:
         emit_json(r.summary())
+    elif standby:
+        path = reg.keystore.path_for(key_id(base64.b64decode(r.record["attributes"]["public_key"])))
+        console().print(
+            f"standby signer key {r.record['name']} (record {short_id(r.id)}): move {path} to "
+            "offline storage; it signs the successor if the active signer key is lost"
+        )
     else:
         console().print(f"new {role} key {r.record['name']} (record {short_id(r.id)})")
 

@@ -309,9 +309,16 @@ class Registry:
         """Every registered key, as ``prov key list --json`` shows it."""
         return keying.keys(self)
 
-    def new_key(self, role: str, owner: str | None = None) -> Registered:
-        """Create a key, register it (signed by the current signer) and make it active."""
-        return keying.new_key(self, role, owner)
+    def new_key(self, role: str, owner: str | None = None, standby: bool = False) -> Registered:
+        """Create a key, register it (signed by the current signer) and make it active; a
+        ``standby`` signer key is registered but not made active (a backup to keep offline,
+        which signs the successor when the active signer key is lost).
+
+        Raises:
+            KeyAccessError: the active signer key is lost and no standby key is at hand
+                (nothing is written, no key file left behind).
+        """
+        return keying.new_key(self, role, owner, standby)
 
     def create_token(self, name: str, role: str) -> tuple[str, dict[str, Any]]:
         """A new API token (``prov token create``): (the secret, shown only now; its listing)."""

@@ -14,7 +14,7 @@ from provenance.keys import Signer
 from registry import db, tokens
 from registry.capture.identity import who
 from registry.db.tables import T_KEYS
-from registry.errors import InputError, NotFoundError, RefusedError
+from registry.errors import InputError, KeyAccessError, NotFoundError
 from registry.results import Registered
 from registry.service.register import log_attestation
 from registry.service.writer import Plan, key_record
@@ -44,21 +44,60 @@ def keys(reg: Registry) -> list[dict[str, Any]]:
         ]
 
 
-def new_key(reg: Registry, role: str, owner: str | None = None) -> Registered:
+def new_key(
+    reg: Registry, role: str, owner: str | None = None, standby: bool = False
+) -> Registered:
     """:meth:`Registry.new_key <registry.service.Registry.new_key>`."""
     if role not in ("signer", "log"):
         raise InputError(f"unknown key role {role!r} (signer or log)")
+    if standby and role != "signer":
+        raise InputError("a standby key is a signer key (--role signer)")
+    signing = _signing_key(reg)  # before anything is made: a failure leaves no key file
     signer = Signer.generate()
-    reg.keystore.save(signer)
-    reg.writer.signers[signer.keyid] = signer
-    record = key_record(signer, role, owner or who())
-    result = reg.writer.append(lambda conn: Plan([record]))[0]
+    path = reg.keystore.save(signer)
+    try:
+        reg.writer.signers[signer.keyid] = signer
+        record = key_record(signer, role, owner or who())
+        result = reg.writer.append(lambda conn: Plan([record]), signer=signing)[0]
+    except BaseException:
+        path.unlink(missing_ok=True)  # not registered: nothing of it stays
+        reg.writer.signers.pop(signer.keyid, None)
+        raise
+    if standby:
+        return result
     if role == "signer":
         reg.config.signer = signer.keyid
     else:
         reg.config.log_key = signer.keyid
     reg.config.save(reg.prov_dir)
     return result
+
+
+def _signing_key(reg: Registry) -> str | None:
+    """The key to sign a new key's record with: the active signer key (None) when it loads,
+    else another signer key the log trusts whose private key is in ``.prov/keys`` (a standby
+    key brought back from its backup: docs/cli.md, "A lost signer key").
+
+    Raises:
+        KeyAccessError: neither can be loaded.
+    """
+    try:
+        reg.writer.signer(reg.config.signer)
+        return None
+    except KeyAccessError as lost:
+        for k in keys(reg):
+            if k["role"] != "signer" or k["revoked"] or k["keyid"] == reg.config.signer:
+                continue
+            try:
+                reg.writer.signer(k["keyid"])
+            except KeyAccessError:
+                continue
+            return str(k["keyid"])
+        raise KeyAccessError(
+            f"{lost}; no other signer key the log trusts is in {reg.keystore.root}: restore the "
+            "signer key from its backup, or put a standby signer key there (prov key new "
+            "--role signer --standby made it), then run prov key new --role signer again"
+        ) from None
 
 
 def revoke_key(reg: Registry, ref: str, reason: str) -> Registered:
@@ -78,11 +117,7 @@ def revoke_key(reg: Registry, ref: str, reason: str) -> Registered:
     key = matches[0]
     if key["revoked"]:
         raise InputError(f"key {key['keyid'][:12]} is already revoked")
-    if key["active"]:
-        raise RefusedError(
-            f"key {key['keyid'][:12]} is the active {key['role']} key: create its successor "
-            f"first (`prov key new --role {key['role']}`)"
-        )
+    # Revoking the active signer or log key is refused by the writer, on every door.
     return log_attestation(reg, key["record"], "revocation", {"reason": reason})
 
 

@@ -273,6 +273,41 @@ class LogWriter:
             self.signers[keyid] = self.keystore.load(keyid)
         return self.signers[keyid]
 
+    def check_signer(self, conn: Connection, keyid: str, seq: int) -> None:
+        """``keyid`` is a signer key the log trusts at ``seq``.
+
+        Raises:
+            RefusedError: it is not.
+        """
+        row = key_rows(conn, [keyid]).get(keyid)
+        if row is None or row["role"] != "signer" or not key_trusted(row, seq):
+            raise RefusedError(f"key {keyid[:12]} is not a signer key the log trusts")
+
+    def _check_revocations(self, conn: Connection, records: Sequence[Mapping[str, Any]]) -> None:
+        """No revocation of a key this registry signs with, whatever door it came by: the log
+        would trust none of its own later signatures (every append refused, ``prov key new``
+        too). Its successor is made first (``prov key new``), then the old key revoked.
+
+        Raises:
+            RefusedError: a revocation of the active signer or log key.
+        """
+        about = [
+            ln["id"]
+            for r in records
+            if (r.get("attributes") or {}).get("predicate") == "revocation"
+            for ln in r.get("links", [])
+            if ln.get("rel") == "about"
+        ]
+        if not about:
+            return
+        active = {self.config.signer: "signer", self.config.log_key: "log"}
+        for (keyid,) in db.query_in(conn, "SELECT keyid FROM keys WHERE record_id IN ({})", about):
+            if keyid in active:
+                raise RefusedError(
+                    f"key {keyid[:12]} is the active {active[keyid]} key: create its successor "
+                    f"first (`prov key new --role {active[keyid]}`), then revoke it"
+                )
+
     def check_active_keys(self, conn: Connection, seq: int) -> None:
         """The configured signer and log keys may sign at ``seq``.
 
@@ -290,13 +325,23 @@ class LogWriter:
                 )
 
     def append(
-        self, build: Callable[[Connection], Plan], trust_check: bool = True
+        self,
+        build: Callable[[Connection], Plan],
+        trust_check: bool = True,
+        signer: str | None = None,
     ) -> list[Registered]:
-        """Decide, sign and append records in one transaction under the writer lock."""
-        return self.append_noted(build, trust_check)[0]
+        """Decide, sign and append records in one transaction under the writer lock.
+
+        ``signer``: the key id to sign with instead of the active signer key (a signer key the
+        log trusts: only the recovery of a lost signer key needs this).
+        """
+        return self.append_noted(build, trust_check, signer)[0]
 
     def append_noted(
-        self, build: Callable[[Connection], Plan], trust_check: bool = True
+        self,
+        build: Callable[[Connection], Plan],
+        trust_check: bool = True,
+        signer: str | None = None,
     ) -> tuple[list[Registered], str]:
         """:meth:`append`, also returning the signed checkpoint note that covers the results."""
         clock = utcnow()
@@ -308,7 +353,9 @@ class LogWriter:
             self._check_witness(conn, size)
             if trust_check:
                 self.check_active_keys(conn, size)
-            signer = self.signer(self.config.signer)
+            if signer is not None:
+                self.check_signer(conn, signer, size)
+            signing = self.signer(signer or self.config.signer)
             results: list[Registered] = []
             encoded: list[tuple[str, bytes, dict[str, Any]] | _Signed] = []
             for item in plan.items:
@@ -326,7 +373,9 @@ class LogWriter:
                     raise InputError(f"invalid record: {e}") from None
                 admit(item, clock, signed_here=True)
                 encoded.append((rid, data, item))
-            _check_retention_records(conn, [rec for _, _, rec, *_ in encoded], plan.purge)
+            fresh_records = [rec for _, _, rec, *_ in encoded]
+            _check_retention_records(conn, fresh_records, plan.purge)
+            self._check_revocations(conn, fresh_records)
             if any(len(e) == 4 for e in encoded) and any(
                 changes_trust(rec) for _, _, rec, *_ in encoded
             ):
@@ -351,7 +400,7 @@ class LogWriter:
                     if link["id"] not in logged and link["id"] not in pending:
                         raise NotFoundError(f"link target {link['id']} is not a registered record")
                 pending.add(rid)
-                envelope = signed[0] if signed else Envelope.sign(data, [signer]).to_bytes()
+                envelope = signed[0] if signed else Envelope.sign(data, [signing]).to_bytes()
                 fresh.append((rid, envelope, item))
             if not fresh:
                 latest = self.merkle.latest_checkpoint(conn)

@@ -1,0 +1,85 @@
+"""Keys under attack (issue 15, item 8): no door revokes a key the registry signs with (which
+bricked it: every append refused, `prov key new` too), and a lost signer key has a recovery
+that works and leaves no orphan key file. Each test failed on the code before the fix."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from provenance.dsse import Envelope
+from provenance.records import encode_record
+from registry.errors import RefusedError
+from registry.service import Registry
+from registry.service.writer import new_record
+from tests.helpers import one_line_error, run_prov, write
+
+
+@pytest.fixture
+def project(tmp_path) -> Path:
+    assert run_prov("init", cwd=tmp_path).code == 0
+    return tmp_path
+
+
+def _keys(project: Path) -> list[dict]:
+    return run_prov("key", "list", "--json", cwd=project).json()["keys"]
+
+
+def _active(project: Path, role: str) -> dict:
+    return next(k for k in _keys(project) if k["active"] and k["role"] == role)
+
+
+@pytest.mark.parametrize("role", ["signer", "log"])
+def test_no_door_revokes_an_active_key(project, role):
+    key = _active(project, role)
+    revocation = new_record(
+        "attestation",
+        "revocation",
+        links=[{"rel": "about", "id": key["record"]}],
+        attributes={"predicate": "revocation", "body": {"reason": "compromised?"}},
+    )
+    with Registry.open(project) as reg:
+        size = reg.checkpoint()["tree_size"]
+        with pytest.raises(RefusedError, match="successor"):
+            reg.register([revocation])  # what POST /v1/records does for an admin
+        _, data = encode_record(revocation)
+        envelope = Envelope.sign(data, [reg.writer.signer(reg.config.signer)])
+        with pytest.raises(RefusedError, match="successor"):
+            reg.submit([envelope], "admin-1")
+        assert reg.checkpoint()["tree_size"] == size
+    assert "successor" in one_line_error(
+        run_prov("key", "revoke", key["keyid"], "--reason", "x", cwd=project), 4
+    )
+    assert run_prov("add", str(write(project / "a.csv", "a")), cwd=project).code == 0
+
+
+def test_a_lost_signer_key_without_a_standby_fails_cleanly(project):
+    keys_dir = project / ".prov" / "keys"
+    (keys_dir / f"{_active(project, 'signer')['keyid']}.pem").unlink()  # lost
+    before = sorted(p.name for p in keys_dir.iterdir())
+    for _ in range(2):
+        line = one_line_error(run_prov("key", "new", "--role", "signer", cwd=project), 2)
+        assert "--standby" in line
+    assert sorted(p.name for p in keys_dir.iterdir()) == before  # no orphan key file
+
+
+def test_a_lost_signer_key_is_recovered_with_a_standby_key(project, tmp_path_factory):
+    keys_dir = project / ".prov" / "keys"
+    standby = run_prov("key", "new", "--role", "signer", "--standby", "--json", cwd=project)
+    assert standby.code == 0, standby
+    standby_key = next(k for k in _keys(project) if k["record"] == standby.json()["id"])
+    assert not standby_key["active"]
+    vault = tmp_path_factory.mktemp("vault")
+    shutil.move(keys_dir / f"{standby_key['keyid']}.pem", vault)  # kept offline
+    lost = _active(project, "signer")
+    (keys_dir / f"{lost['keyid']}.pem").unlink()
+    assert one_line_error(run_prov("add", str(write(project / "a.csv", "a")), cwd=project), 2)
+    shutil.move(vault / f"{standby_key['keyid']}.pem", keys_dir)  # brought back
+    recovered = run_prov("key", "new", "--role", "signer", cwd=project)
+    assert recovered.code == 0, recovered
+    assert _active(project, "signer")["keyid"] not in (lost["keyid"], standby_key["keyid"])
+    assert run_prov("add", "a.csv", cwd=project).code == 0
+    assert run_prov("key", "revoke", lost["keyid"], "--reason", "lost", cwd=project).code == 0
+    assert run_prov("verify", "--full", cwd=project).code == 0
