@@ -18,6 +18,7 @@ from provenance.checkpoint import SignedNote
 from provenance.digests import Digest
 from provenance.dsse import Envelope
 from provenance.errors import ProvenanceError, RefError
+from provenance.keys import key_id
 from provenance.records import id_prefix, short_id
 from provenance.timefmt import parse_time, utcnow
 from registry import db
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from registry.service import Registry
 
 __all__ = [
+    "authenticated_keys",
     "checkpoint",
     "consistency_proof",
     "entry",
@@ -89,17 +91,10 @@ def show(reg: Registry, ref: str, now: datetime | None = None) -> dict[str, Any]
                 {"r": rid},
             )
         ]
-    signatures = []
-    for s in envelope.signatures:
-        key = keys.get(s.keyid)
-        valid = False
-        if key is not None and key["role"] == "signer" and key_trusted(key, seq):
-            try:
-                envelope.verify(s.keyid, base64.b64decode(key["public_key"]))
-                valid = True
-            except ProvenanceError:
-                valid = False
-        signatures.append({"keyid": s.keyid, "valid": valid})
+    signatures = [
+        {"keyid": s.keyid, "valid": _counts(envelope, s.keyid, keys.get(s.keyid), int(seq))}
+        for s in envelope.signatures
+    ]
     retention = retention_of(record, parse_time(logged_at), in_force)
     return {
         "id": rid,
@@ -113,6 +108,57 @@ def show(reg: Registry, ref: str, now: datetime | None = None) -> dict[str, Any]
     }
 
 
+def authenticated_keys(conn: Connection) -> dict[str, dict[str, Any]]:
+    """The ``keys`` rows that their ``key`` records in the log bear out, by key id.
+
+    The ``keys`` table is derived, so a row inserted or edited there must not make a forged
+    signature or checkpoint count. A row counts only when the log entry it names is a ``key``
+    record for that public key and role, logged at the row's position, and signed by a signer
+    key that counts at that position (the genesis key, at 0, by itself). Revocations are read
+    from the table; ``prov verify --full`` replays them, and every other row, from the log.
+    """
+    rows = {r["record_id"]: dict(r) for r in conn.execute(select(T_KEYS)).mappings()}
+    found = db.query_in(
+        conn, "SELECT seq, record_id, envelope FROM log_entries WHERE record_id IN ({})", rows
+    )
+    trusted: dict[str, dict[str, Any]] = {}
+    for seq, rid, env in sorted(found, key=lambda f: int(f[0])):
+        row, seq = rows[rid], int(seq)
+        try:
+            envelope = Envelope.from_bytes(bytes(env))
+            record = json.loads(envelope.payload)
+            attrs = record["attributes"]
+            public = base64.b64decode(attrs["public_key"])
+        except (ProvenanceError, ValueError, KeyError, TypeError):
+            continue
+        if (
+            record.get("kind") != "key"
+            or attrs.get("role") != row["role"]
+            or attrs.get("public_key") != row["public_key"]
+            or key_id(public) != row["keyid"]
+            or int(row["registered_seq"]) != seq
+        ):
+            continue
+        signers = dict(trusted)
+        if seq == 0:
+            signers[row["keyid"]] = row  # the genesis key signs itself
+        if any(_counts(envelope, s.keyid, signers.get(s.keyid), seq) for s in envelope.signatures):
+            trusted[row["keyid"]] = row
+    return trusted
+
+
+def _counts(envelope: Envelope, keyid: str, key: dict[str, Any] | None, seq: int) -> bool:
+    """Whether the signature by ``keyid`` counts at ``seq``: a signer key trusted then, and it
+    verifies."""
+    if key is None or key["role"] != "signer" or not key_trusted(key, seq):
+        return False
+    try:
+        envelope.verify(keyid, base64.b64decode(key["public_key"]))
+    except ProvenanceError:
+        return False
+    return True
+
+
 def _trust_and_policies(
     reg: Registry, conn: Connection
 ) -> tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]]:
@@ -122,8 +168,7 @@ def _trust_and_policies(
     size = -1 if last is None else int(last)
     cached = reg.read_cache
     if cached is None or cached[0] != size:
-        keys = {r["keyid"]: dict(r) for r in conn.execute(select(T_KEYS)).mappings()}
-        cached = reg.read_cache = (size, keys, policies(conn))
+        cached = reg.read_cache = (size, authenticated_keys(conn), policies(conn))
     return cached[1], cached[2]
 
 

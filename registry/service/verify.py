@@ -49,6 +49,7 @@ from registry.db.tables import (
     T_TAGS,
 )
 from registry.errors import InputError, RegistryError
+from registry.service.read import authenticated_keys
 from registry.service.remotes import store
 from registry.service.verify_ranges import (
     RangeResult,
@@ -98,7 +99,7 @@ class Verifier:
             size = self.reg.merkle.size(conn)
             levels = self._tree(conn, size)
             root = self._root(levels, size)
-            keys = {r["keyid"]: dict(r) for r in conn.execute(select(T_KEYS)).mappings()}
+            keys = authenticated_keys(conn)
             self._checkpoints(conn, levels, size, keys)
             self._witness(levels, size, keys)
             if since_text is not None:

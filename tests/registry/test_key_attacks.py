@@ -83,3 +83,54 @@ def test_a_lost_signer_key_is_recovered_with_a_standby_key(project, tmp_path_fac
     assert run_prov("add", "a.csv", cwd=project).code == 0
     assert run_prov("key", "revoke", lost["keyid"], "--reason", "lost", cwd=project).code == 0
     assert run_prov("verify", "--full", cwd=project).code == 0
+
+
+def test_rows_inserted_in_the_keys_table_make_no_forgery_valid(project):
+    """A database administrator forges a record with their own signer key, rebuilds the tree,
+    signs a checkpoint with their own log key, and inserts both keys into the derived ``keys``
+    table: fast verify and ``prov show`` authenticate keys from their records in the log."""
+    import sqlite3
+
+    from provenance.checkpoint import Checkpoint, SignedNote
+    from provenance.keys import Signer
+
+    rid = run_prov("add", str(write(project / "a.csv", "a")), "--json", cwd=project).json()[
+        "records"
+    ][0]["id"]
+    forger, forged_log = Signer.generate(), Signer.generate()
+    db = project / ".prov" / "registry.db"
+    with sqlite3.connect(db) as conn:
+        (payload_env,) = conn.execute(
+            "SELECT envelope FROM log_entries WHERE record_id = ?", (rid,)
+        ).fetchone()
+        forged = Envelope.sign(Envelope.from_bytes(payload_env).payload, [forger])
+        conn.execute(
+            "UPDATE log_entries SET envelope = ? WHERE record_id = ?", (forged.to_bytes(), rid)
+        )
+    assert run_prov("rebuild", cwd=project).code == 0  # the tree, from the forged envelope
+    with Registry.open(project) as reg:
+        from registry import db as database
+
+        with database.read_tx(reg.engine) as c:
+            size = reg.merkle.size(c)
+            root = reg.merkle.root(c, size)
+        origin = reg.config.origin
+    note = SignedNote.sign(Checkpoint(origin, size, root), origin, forged_log).text()
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM checkpoints")
+        conn.execute(
+            "INSERT INTO checkpoints (tree_size, note, created_at) VALUES (?, ?, ?)",
+            (size, note, "2026-01-01T00:00:00.000000Z"),
+        )
+        for key, role in ((forger, "signer"), (forged_log, "log")):
+            conn.execute(
+                "INSERT INTO keys (keyid, record_id, role, owner, public_key, registered_seq, "
+                "revoked_seq) VALUES (?, ?, ?, 'mallory', ?, 0, NULL)",
+                (key.keyid, "sha256:" + key.keyid, role, key.public_b64),
+            )
+    (project / ".prov" / "checkpoint").write_text(note)
+    shown = run_prov("show", rid, "--json", cwd=project).json()
+    assert shown["signatures"] == [{"keyid": forger.keyid, "valid": False}]
+    verified = run_prov("verify", "--json", cwd=project)
+    assert verified.code == 1
+    assert "checkpoint-signature" in {p["problem"] for p in verified.json()["problems"]}
