@@ -124,6 +124,9 @@ class SignedNote:
     def parse(cls, text: str) -> SignedNote:
         """Parse a signed note strictly.
 
+        Signature lines by other keys, of any length, are kept (and ignored by
+        :meth:`verify`).
+
         Raises:
             CheckpointError: malformed body or signature lines, or no signature.
         """
@@ -145,8 +148,10 @@ class SignedNote:
                 raw = base64.b64decode(b64, validate=True)
             except (binascii.Error, ValueError):
                 raise CheckpointError(f"signature is not base64: {line!r}") from None
-            if len(raw) != 4 + 64:
-                raise CheckpointError("an Ed25519 note signature must be 4 + 64 bytes")
+            if len(raw) < 5:
+                raise CheckpointError("a note signature is a 4-byte key hash and a signature")
+            # Signatures of other keys and kinds (a witness's 76-byte cosignature) are kept and
+            # ignored, as C2SP signed-note says: only the verifier's key is looked for.
             sigs.append(NoteSignature(name, raw[:4], raw[4:]))
         return cls(checkpoint, tuple(sigs))
 
@@ -159,7 +164,7 @@ class SignedNote:
         want = key_hash(name, public_raw)
         message = self.checkpoint.body().encode()
         for s in self.signatures:
-            if s.name == name and s.key_hash == want:
+            if s.name == name and s.key_hash == want and len(s.signature) == 64:
                 try:
                     verify_signature(public_raw, s.signature, message)
                 except SignatureError:

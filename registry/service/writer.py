@@ -54,6 +54,7 @@ from retention.holds import HOLD
 
 __all__ = [
     "CLOCK_SKEW",
+    "MAX_SIGNATURES",
     "LogWriter",
     "Plan",
     "admit",
@@ -98,6 +99,8 @@ class Plan:
 #: A checked envelope signed elsewhere: (id, canonical payload, record, envelope bytes).
 _Signed = tuple[str, bytes, dict[str, Any], bytes]
 
+#: Signatures an envelope may carry (DSSE allows several; thousands only hold the lock).
+MAX_SIGNATURES = 16
 #: How far a record the registry signs may claim to be made in the future of its clock.
 CLOCK_SKEW = timedelta(minutes=5)
 
@@ -459,15 +462,22 @@ class LogWriter:
 
     def presigned(self, conn: Connection, envelope: Envelope, seq: int) -> _Signed:
         """Check an envelope signed elsewhere (the HTTP API's clients) before it is logged: its
-        payload is a valid record in canonical form, and every signature is by a signer key the
-        log trusts at ``seq`` and verifies. Returns what :meth:`append` logs.
+        payload is a valid record in canonical form, at least one signature is by a signer key
+        the log trusts at ``seq``, and every such signature verifies (signatures by other keys
+        do not count and are kept, as SPEC §3 says). Returns what :meth:`append` logs.
 
         Raises:
-            InputError: not a prov record, not canonical, or a signature that does not verify.
-            RefusedError: signed by a key the log does not trust.
+            InputError: not a prov record, not canonical, or a trusted key's signature that does
+                not verify.
+            RefusedError: no signature by a key the log trusts.
         """
         if envelope.payload_type != PAYLOAD_TYPE:
             raise InputError(f"envelope payloadType must be {PAYLOAD_TYPE}")
+        if len(envelope.signatures) > MAX_SIGNATURES:
+            raise InputError(
+                f"an envelope carries at most {MAX_SIGNATURES} signatures, "
+                f"not {len(envelope.signatures)}"
+            )
         try:
             record = json.loads(envelope.payload)
             rid, data = encode_record(record)
@@ -477,15 +487,19 @@ class LogWriter:
             raise InputError("envelope payload is not the record's canonical JSON (RFC 8785)")
         message = envelope.pae()
         keys = key_rows(conn, (s.keyid for s in envelope.signatures))
+        counted = 0
         for s in envelope.signatures:
             key = keys.get(s.keyid)
             if key is None or key["role"] != "signer" or not key_trusted(key, seq):
-                raise RefusedError(
-                    f"envelope signed by key {s.keyid[:12]}, which is not a signer key the log "
-                    "trusts (an admin registers it as a key record first)"
-                )
+                continue  # SPEC §3: a signature by a key the log does not trust does not count
             try:
                 verify_signature(base64.b64decode(key["public_key"]), s.sig, message)
             except ProvenanceError:
                 raise InputError(f"the signature by key {s.keyid[:12]} does not verify") from None
+            counted += 1
+        if not counted:
+            raise RefusedError(
+                "the envelope has no signature by a signer key the log trusts (an admin "
+                "registers a key as a key record first)"
+            )
         return rid, data, record, envelope.to_bytes()

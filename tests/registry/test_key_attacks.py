@@ -134,3 +134,46 @@ def test_rows_inserted_in_the_keys_table_make_no_forgery_valid(project):
     verified = run_prov("verify", "--json", cwd=project)
     assert verified.code == 1
     assert "checkpoint-signature" in {p["problem"] for p in verified.json()["problems"]}
+
+
+def test_a_cosignature_by_an_unknown_key_does_not_count_and_refuses_nothing(project):
+    """SPEC §3: a signature counts only if its key is trusted; others are kept, not refused."""
+    from provenance.keys import Signer
+
+    stranger = Signer.generate()
+    with Registry.open(project) as reg:
+        record = new_record("dataset", "cosigned", subject=_subject_of(b"c"))
+        _, data = encode_record(record)
+        envelope = Envelope.sign(data, [reg.writer.signer(reg.config.signer), stranger])
+        [logged], _ = reg.submit([envelope], "writer-1")
+        with pytest.raises(RefusedError, match="no signature by a signer key"):
+            reg.submit([Envelope.sign(data.replace(b"cosigned", b"stranger"), [stranger])], "w")
+    shown = run_prov("show", logged.id, "--json", cwd=project).json()
+    assert [s["valid"] for s in shown["signatures"]] == [True, False]
+    assert run_prov("verify", "--full", cwd=project).code == 0
+
+
+def test_a_checkpoint_with_a_witness_cosignature_verifies(project):
+    """C2SP signed-note: signature lines of other keys (a witness's 76-byte timestamped
+    cosignature) are ignored, not refused."""
+    import base64
+    import os
+
+    saved = project / "auditor.txt"
+    assert run_prov("checkpoint", "-o", str(saved), cwd=project).code == 0
+    cosig = base64.b64encode(os.urandom(4 + 8 + 64)).decode()
+    saved.write_text(saved.read_text() + f"\u2014 witness.example.org/w1 {cosig}\n")
+    run_prov("add", str(write(project / "later.csv", "l")), cwd=project)
+    assert run_prov("verify", "--since", str(saved), cwd=project).code == 0
+
+
+def _subject_of(data: bytes) -> dict:
+    import hashlib
+
+    return {
+        "digest": {
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "md5": hashlib.md5(data).hexdigest(),
+        },
+        "size": len(data),
+    }
