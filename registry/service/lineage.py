@@ -40,6 +40,10 @@ WALKED = ("used", "generated_by", "derived_from", "code", "environment")
 # (measured on SQLite: a 252,590-node walk 1.55 s → 1.12 s).
 _IS_WALKED = "l.rel || '' IN ({})".format(", ".join(f"'{r}'" for r in WALKED))
 
+#: Records and links one lineage answer may hold: a bound on any query's time and memory (the
+#: answers of bench/lineage_scale.py at a million records hold up to 760,000).
+MAX_ROWS = 10_000_000
+
 _STEP = {
     # (the column of the next node, the column of the node we came from) for each direction
     "up": ("l.dst_seq", "l.src_seq"),
@@ -47,50 +51,36 @@ _STEP = {
 }
 
 
-def _walk_cte(direction: str, depth: int | None, cut: bool, name: str = "walk") -> str:
-    """The recursive CTE(s) defining ``name(seq)``: the positions walked from ``:root``."""
+def _walk_cte(direction: str, cut: bool, name: str = "walk") -> str:
+    """The recursive CTE defining ``name(seq)``: the positions walked from ``:root``, all the
+    way. It carries positions only, so UNION visits each record once; a walk bounded by a
+    depth goes level by level instead (:func:`_walk_levels`)."""
     nxt, cur = _STEP[direction]
     # Links point from a record to older ones, so walking up never meets a record logged after
     # its start; walking down, each step checks the record it reaches against the cut-off.
     cutoff = "AND l.src_seq <= :cutoff" if cut else ""
-    # Without a depth limit the CTE carries positions only, so UNION visits each node once; with
-    # one it carries the depth too (a node reached by several paths is revisited, at most `depth`
-    # deep).
-    if depth is None:
-        return f"""
+    return f"""
         {name}(seq) AS (
             SELECT seq FROM records WHERE id = :root
             UNION
             SELECT {nxt} FROM links l JOIN {name} w ON {cur} = w.seq
             WHERE {_IS_WALKED} {cutoff}
         )"""
-    return f"""
-        {name}_d(seq, depth) AS (
-            SELECT seq, 0 FROM records WHERE id = :root
-            UNION
-            SELECT {nxt}, w.depth + 1 FROM links l JOIN {name}_d w ON {cur} = w.seq
-            WHERE {_IS_WALKED} AND w.depth < :depth {cutoff}
-        ), {name}(seq) AS (SELECT DISTINCT seq FROM {name}_d)"""
 
 
-def _walk_sql(direction: str, depth: int | None, cut: bool) -> str:
-    return "WITH RECURSIVE " + _walk_cte(direction, depth, cut)
+def _walk_sql(direction: str, cut: bool) -> str:
+    return "WITH RECURSIVE " + _walk_cte(direction, cut)
 
 
 def _edges_sql(
-    direction: str,
-    depth: int | None,
-    cut: bool,
-    walk: str = "walk",
-    columns: str = "l.src_seq, l.dst_seq, l.rel",
+    direction: str, cut: bool, walk: str = "walk", columns: str = "l.src_seq, l.dst_seq, l.rel"
 ) -> str:
-    """The links leaving the walked set towards a walked record (by default as positions)."""
-    nxt, cur = _STEP[direction]
-    # Past --depth an edge reaches an unwalked record: left out by joining the walk again.
-    bounded = f"JOIN {walk} w2 ON w2.seq = {nxt}" if depth is not None else ""
+    """The links leaving the walked set (by default as positions): all the way, every record
+    they reach is walked too."""
+    _, cur = _STEP[direction]
     cutoff = "AND l.src_seq <= :cutoff" if cut else ""
     return f"""SELECT {columns}
-        FROM {walk} w JOIN links l ON {cur} = w.seq {bounded}
+        FROM {walk} w JOIN links l ON {cur} = w.seq
         WHERE {_IS_WALKED} {cutoff}"""
 
 
@@ -190,19 +180,19 @@ def _cutoff(conn: Any, as_of: str | None) -> int:
 _EDGE_ROW = "l.src_seq, l.dst_seq, l.rel, NULL, NULL, NULL"
 
 
-def _answer_sql(direction: str, depth: int | None, cut: bool, edges: bool) -> str:
+def _answer_sql(direction: str, cut: bool, edges: bool) -> str:
     """One statement: the walk, then each walked record once (second column NULL), then (with
     ``edges``) every link leaving the walked set towards a walked record, as positions. Records
     are fetched by position, the table's own key, in log order (sorting the walk first reads
     the table front to back: 10–15% faster on both databases) and never repeated per link."""
-    nodes = f"""{_walk_sql(direction, depth, cut)}
+    nodes = f"""{_walk_sql(direction, cut)}
         SELECT r.seq, CAST(NULL AS BIGINT), r.id, r.kind, r.name, r.created_at
         FROM (SELECT seq FROM walk ORDER BY seq) w JOIN records r ON r.seq = w.seq"""
     if not edges:
         return nodes
     return f"""{nodes}
         UNION ALL
-        {_edges_sql(direction, depth, cut, columns=_EDGE_ROW)}"""
+        {_edges_sql(direction, cut, columns=_EDGE_ROW)}"""
 
 
 def _collect(
@@ -214,7 +204,9 @@ def _collect(
     # string object each instead of one per row.
     shared: dict[str, str] = {}
     pending = []
-    for a, b, c, kind, name, created_at in db.rows(conn, sql, params):
+    for i, (a, b, c, kind, name, created_at) in enumerate(db.rows(conn, sql, params)):
+        if i >= MAX_ROWS:
+            raise _too_large()
         if b is None:
             if a not in ids:
                 ids[a] = c
@@ -230,6 +222,13 @@ def _collect(
             pending.append((a, c, b))
     # A link whose far end is no record (a target never logged) reaches nothing: dropped.
     edges.update((ids[s], r, ids[t]) for s, r, t in pending if s in ids and t in ids)
+
+
+def _too_large() -> InputError:
+    return InputError(
+        f"the lineage answer passes {MAX_ROWS:,} records and links: narrow it "
+        "(--depth, --as-of, or a record further down)"
+    )
 
 
 def _check_args(direction: str, depth: int | None) -> tuple[str, ...]:
@@ -278,17 +277,80 @@ def lineage(
         root = resolve_in(conn, ref)
         out = Lineage(root)
         cutoff = _cutoff(conn, as_of)
-        params = {"root": root, "cutoff": cutoff, "depth": depth}
+        params = {"root": root, "cutoff": cutoff}
         ids: dict[int, str] = {}
         for d in directions:
-            sql = _answer_sql(d, depth, cut=as_of is not None and d == "down", edges=edges)
-            _collect(conn, out, ids, sql, params)
+            cut = as_of is not None and d == "down"
+            if depth is None:
+                _collect(conn, out, ids, _answer_sql(d, cut, edges), params)
+            else:
+                _collect_levels(conn, out, ids, root, d, depth, cutoff if cut else None, edges)
     # The walk starts at the record itself, so its own row is in the answer.
     _check_root(root, out.nodes[root]["seq"] if root in out.nodes else None, cutoff, as_of)
     return out
 
 
-def _json_sql(postgres: bool, directions: tuple[str, ...], depth: int | None, cut: bool) -> str:
+def _walk_levels(
+    conn: Any, root_seq: int, direction: str, depth: int, cutoff: int | None
+) -> set[int]:
+    """The positions up to ``depth`` links from ``root_seq``, one query per level, each record
+    visited once, at its least depth. A recursive CTE carrying the depth revisits a record once
+    per path length that reaches it: quadratic on wide graphs (4,000 records: 39 s)."""
+    nxt, cur = (c.removeprefix("l.") for c in _STEP[direction])
+    cut = f" AND src_seq <= {int(cutoff)}" if cutoff is not None else ""
+    sql = f"SELECT {nxt} FROM links l WHERE {cur} IN ({{}}) AND {_IS_WALKED}{cut}"
+    seen, frontier = {root_seq}, [root_seq]
+    for _ in range(depth):
+        found = {int(s) for (s,) in db.query_in(conn, sql, frontier)} - seen
+        if not found:
+            break
+        seen |= found
+        if len(seen) > MAX_ROWS:
+            raise _too_large()
+        frontier = sorted(found)
+    return seen
+
+
+def _collect_levels(
+    conn: Any,
+    out: Lineage,
+    ids: dict[int, str],
+    root: str,
+    direction: str,
+    depth: int,
+    cutoff: int | None,
+    edges: bool,
+) -> None:
+    """:func:`_collect` for a walk bounded by ``depth``: the records within it, and (with
+    ``edges``) the walked links between two of them."""
+    found = db.query(conn, "SELECT seq FROM records WHERE id = :root", {"root": root})
+    if not found:
+        return
+    walked = _walk_levels(conn, int(found[0][0]), direction, depth, cutoff)
+    for seq, rid, kind, name, created_at in sorted(
+        db.query_in(
+            conn, "SELECT seq, id, kind, name, created_at FROM records WHERE seq IN ({})", walked
+        )
+    ):
+        if seq not in ids:
+            ids[seq] = rid
+            out.nodes[rid] = {"kind": kind, "name": name, "created_at": created_at, "seq": seq}
+    if not edges:
+        return
+    nxt, cur = (c.removeprefix("l.") for c in _STEP[direction])
+    cut = f" AND src_seq <= {int(cutoff)}" if cutoff is not None else ""
+    sql = (
+        f"SELECT src_seq, rel, dst_seq, {nxt} FROM links l "
+        f"WHERE {cur} IN ({{}}) AND {_IS_WALKED}{cut}"
+    )
+    for s, rel, t, reached in db.query_in(conn, sql, walked):
+        if reached in walked and s in ids and t in ids:
+            out.edges.add((ids[s], rel, ids[t]))
+    if len(out.nodes) + len(out.edges) > MAX_ROWS:
+        raise _too_large()
+
+
+def _json_sql(postgres: bool, directions: tuple[str, ...], cut: bool) -> str:
     """One statement answering :func:`lineage_json`: each record reached and each link among
     them as a JSON object built by the database, nodes in log order, then edges ordered as
     :meth:`Lineage.to_json` orders them (by code point: ``COLLATE "C"`` on PostgreSQL)."""
@@ -297,9 +359,9 @@ def _json_sql(postgres: bool, directions: tuple[str, ...], depth: int | None, cu
     else:
         obj, collate = "json_object({})", ""
     walks = {d: f"walk_{d}" for d in directions}
-    ctes = [_walk_cte(d, depth, cut and d == "down", w) for d, w in walks.items()]
+    ctes = [_walk_cte(d, cut and d == "down", w) for d, w in walks.items()]
     every = " UNION ".join(f"SELECT seq FROM {w}" for w in walks.values())
-    links = " UNION ".join(_edges_sql(d, depth, cut and d == "down", w) for d, w in walks.items())
+    links = " UNION ".join(_edges_sql(d, cut and d == "down", w) for d, w in walks.items())
     ctes += [f"walk(seq) AS ({every})", f"e(s, t, rel) AS ({links})"]
     node = obj.format(
         "'id', r.id, 'kind', r.kind, 'name', r.name, 'created_at', r.created_at, 'seq', r.seq"
@@ -331,14 +393,19 @@ def lineage_json(
         NotFoundError, InputError: as :func:`lineage`.
     """
     directions = _check_args(direction, depth)
+    if depth is not None:  # walked level by level in Python (see _walk_levels)
+        answer = lineage(reg, ref, direction, depth, as_of).to_json()
+        return json.dumps(answer, ensure_ascii=False)
     with db.read_tx(reg.engine) as conn:
         root = resolve_in(conn, ref)
         cutoff = _cutoff(conn, as_of)
         found = db.query(conn, "SELECT seq FROM records WHERE id = :root", {"root": root})
         _check_root(root, int(found[0][0]) if found else None, cutoff, as_of)
-        sql = _json_sql(db.is_postgres(reg.engine), directions, depth, as_of is not None)
+        sql = _json_sql(db.is_postgres(reg.engine), directions, as_of is not None)
         parts: tuple[list[str], list[str]] = ([], [])
-        for part, doc in db.rows(conn, sql, {"root": root, "cutoff": cutoff, "depth": depth}):
+        for i, (part, doc) in enumerate(db.rows(conn, sql, {"root": root, "cutoff": cutoff})):
+            if i >= MAX_ROWS:
+                raise _too_large()
             parts[part].append(doc)
     nodes, edges = (", ".join(p) for p in parts)
     return f'{{"root": {json.dumps(root)}, "nodes": [{nodes}], "edges": [{edges}]}}'

@@ -252,3 +252,58 @@ def test_database_built_json_escapes_every_name(backend, request, tmp_path, monk
         *names,
         "r\u2028",
     }
+
+
+def test_a_depth_bound_walk_visits_each_record_once(tmp_path, monkeypatch):
+    """Issue 15, item 13: a walk bounded by --depth reads each record's links once, at its least
+    depth; the recursive CTE carrying the depth revisited a record once per path length (4,000
+    records: 39 s a request). Measured in SQLite virtual machine steps, which do not vary."""
+    from sqlalchemy import event
+
+    monkeypatch.delenv("PROV_DATABASE_URL", raising=False)
+    reg = Registry.init(tmp_path, retention=None)
+    ids: list[str] = []
+    for i in range(80):  # each record derived from every earlier one: paths of every length
+        links = [{"rel": "derived_from", "id": x} for x in ids]
+        subject = {"digest": {"sha256": f"{i:064x}", "md5": f"{i:032x}"}, "size": i}
+        ids.append(reg.register([{"kind": "dataset", "name": f"d{i}", "subject": subject,
+                                  "links": links}])[0].id)  # fmt: skip
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+
+    event.listen(reg.engine, "checkout", lambda c, *_: c.set_progress_handler(count, 100))
+
+    def work(depth):
+        steps[0] = 0
+        answer = reg.lineage_query(ids[-1], "up", depth)
+        return steps[0], answer
+
+    unbounded, everything = work(None)
+    bounded, same = work(80)
+    assert set(same.nodes) == set(everything.nodes) and same.edges == everything.edges
+    assert bounded <= 3 * unbounded, (bounded, unbounded)
+    reg.close()
+
+
+def test_an_answer_past_the_row_bound_is_an_input_error(tmp_path, monkeypatch):
+    import registry.service.lineage as lineage_module
+
+    monkeypatch.delenv("PROV_DATABASE_URL", raising=False)
+    reg = Registry.init(tmp_path, retention=None)
+    a = reg.register([{"kind": "dataset", "name": "a", "subject": _bytes(1)}])[0]
+    b = reg.register([{"kind": "dataset", "name": "b", "subject": _bytes(2),
+                       "links": [{"rel": "derived_from", "id": a.id}]}])[0]  # fmt: skip
+    monkeypatch.setattr(lineage_module, "MAX_ROWS", 2)
+    for depth in (None, 5):
+        with pytest.raises(InputError, match="narrow it"):
+            reg.lineage_query(a.id, "down", depth)
+        with pytest.raises(InputError, match="narrow it"):
+            reg.lineage_json(b.id, "up", depth)
+    reg.close()
+
+
+def _bytes(i: int) -> dict:
+    return {"digest": {"sha256": f"{i:064x}", "md5": f"{i:032x}"}, "size": i}
