@@ -12,7 +12,6 @@ writer lock (SQLite ``BEGIN IMMEDIATE``, a PostgreSQL advisory lock).
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 from collections.abc import AsyncIterator
@@ -22,6 +21,7 @@ from dataclasses import asdict, dataclass
 from fastapi import FastAPI
 
 from registry import tokens
+from registry.api.deps import is_loopback
 from registry.api.problems import BodyLimit, install_handlers
 from registry.api.routes import ROUTERS
 from registry.importers import openlineage
@@ -49,16 +49,6 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         return cls(**json.loads(os.environ.get(SETTINGS_ENV, "{}")))
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` only accepts connections from this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -5,6 +5,7 @@ Routes import these, never :mod:`registry.api.app`, so the app can import its ro
 
 from __future__ import annotations
 
+import ipaddress
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
@@ -16,7 +17,16 @@ from registry.tokens import Principal
 if TYPE_CHECKING:
     from registry.service import Registry
 
-__all__ = ["ANONYMOUS", "Admin", "Auditor", "Reader", "Writer", "registry", "require"]
+__all__ = [
+    "ANONYMOUS",
+    "Admin",
+    "Auditor",
+    "Reader",
+    "Writer",
+    "is_loopback",
+    "registry",
+    "require",
+]
 
 #: Who a request is when ``prov serve --no-auth`` admits everyone.
 ANONYMOUS = Principal("anonymous", "admin", "")
@@ -25,6 +35,25 @@ ANONYMOUS = Principal("anonymous", "admin", "")
 def registry(request: Request) -> Registry:
     """The app's open registry (a plain call, not a dependency: hot reads stay inline)."""
     return request.app.state.registry  # type: ignore[no-any-return]
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address) only reaches this machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _loopback_host(header: str) -> bool:
+    """Whether a Host header (``name[:port]``, ``[v6]:port``) names this machine's loopback."""
+    if header.startswith("["):
+        name = header[1:].partition("]")[0]
+    else:
+        name = header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+    return is_loopback(name)
 
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="prov"'}
@@ -36,6 +65,10 @@ def require(role: str) -> Any:
     async def check(request: Request) -> Principal:  # inline: one indexed read
         app = request.app
         if not app.state.settings.auth:
+            # Without tokens only this machine may ask, by its loopback names: a web page's
+            # script reaching 127.0.0.1 through a rebound DNS name sends that name as Host.
+            if not _loopback_host(request.headers.get("host", "")):
+                raise Problem(403, "without tokens (--no-auth) the API answers loopback hosts only")
             return ANONYMOUS
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():

@@ -36,11 +36,20 @@ def json_response(obj: Any, status: int = 200) -> Response:
 
 
 async def read_json(request: Request) -> Any:
-    """The request body as JSON.
+    """The request body as JSON, sent as JSON.
+
+    A body must say it is JSON (``Content-Type: application/json`` or ``+json``): a browser
+    sends a cross-site ``text/plain`` POST without asking first, and it must register nothing.
 
     Raises:
-        Problem: 400 when it is not JSON, or nested too deeply.
+        Problem: 415 when the body is not declared JSON; 400 when it is not JSON, or nested
+            too deeply.
     """
+    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media != "application/json" and not (
+        media.startswith("application/") and media.endswith("+json")
+    ):
+        raise Problem(415, "the request body must be sent as Content-Type: application/json")
     body = await request.body()
     try:
         return json.loads(body)

@@ -48,6 +48,6 @@ def serve(
         access_log=access_log,
         log_level="info" if access_log else "warning",
         loop="auto",
-        http="auto",
+        http="registry.api.http:HeadCappedProtocol",  # httptools, its request heads capped
         timeout_graceful_shutdown=10,
     )

@@ -201,7 +201,7 @@ def test_bodies_over_the_cap_get_413(tmp_path, monkeypatch):
     import httpx
 
     for base in run_app(Settings(str(reg.prov_dir), max_body=1024)):
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = {"Authorization": f"Bearer {token}", "content-type": "application/json"}
         big = json.dumps({"record": dataset("x", attributes={"pad": "x" * 2000})})
         is_problem(httpx.post(f"{base}/v1/records", content=big, headers=headers), 413)
 
