@@ -27,7 +27,7 @@ from registry.errors import (
     StorageError,
 )
 
-__all__ = ["PROBLEMS", "BodyLimit", "Problem", "install_handlers", "problem_response"]
+__all__ = ["PROBLEMS", "BodyLimit", "Crashes", "Problem", "install_handlers", "problem_response"]
 
 log = logging.getLogger("prov.api")
 
@@ -130,17 +130,41 @@ def install_handlers(app: Any) -> None:
         assert isinstance(e, HTTPException)
         return problem_response(e.status_code, str(e.detail), dict(e.headers or {}))
 
-    async def on_crash(request: Request, e: Exception) -> Response:
-        log.exception("%s %s failed", request.method, request.url.path)
-        return problem_response(500, "internal error: see the server log")
-
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(RegistryError, on_registry)
     app.add_exception_handler(ProvenanceError, on_registry)
     app.add_exception_handler(InputError, on_registry)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(HTTPException, on_http)
-    app.add_exception_handler(Exception, on_crash)
+    app.add_middleware(Crashes)  # outermost of ours: a crash anywhere below is answered
+
+
+class Crashes:
+    """ASGI middleware answering an unexpected exception with a 500 problem (and logging it)
+    without re-raising: Starlette's own catch-all re-raises after answering, and uvicorn then
+    closes the client's keep-alive connection."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception:
+            log.exception("%s %s failed", scope.get("method"), scope.get("path"))
+            if started:
+                raise  # half an answer is out: only closing the connection ends it
+            await problem_response(500, "internal error: see the server log")(scope, receive, send)
 
 
 class BodyLimit:

@@ -60,7 +60,7 @@ from registry.service.verify_ranges import (
     init_worker,
     problem,
 )
-from registry.service.witness import WitnessError, read_witness
+from registry.service.witness import WitnessError, read_note, read_witness
 from registry.stores.base import LOCAL, Obj
 from registry.stores.transfer import root_of
 
@@ -92,11 +92,13 @@ class Verifier:
         since_text = None
         if since is not None:
             try:
-                since_text = Path(since).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as e:
-                raise InputError(f"cannot read checkpoint file {since}: {e}") from None
+                since_text = read_note(Path(since), "checkpoint file")
+            except FileNotFoundError:
+                raise InputError(f"cannot read checkpoint file {since}: no such file") from None
+            except WitnessError as e:
+                raise InputError(str(e)) from None
         with db.read_tx(self.reg.engine) as conn:
-            size = self.reg.merkle.size(conn)
+            size = self._size(conn)
             levels = self._tree(conn, size)
             root = self._root(levels, size)
             keys = authenticated_keys(conn)
@@ -120,6 +122,24 @@ class Verifier:
 
     # ---------------------------------------------------------------- the tree
 
+    def _size(self, conn: Connection) -> int:
+        """The log's size: one past its last position. Positions running far past the number
+        of entries (a position edited to a huge value) are reported at once, and the checks
+        cover the entries there are: a five-entry log with a position edited to 10^12 must not
+        be walked position by position. A few missing entries are the gap checks' to name."""
+        ((count, last),) = db.query(conn, "SELECT count(*), max(seq) FROM log_entries", {})
+        count, size = int(count), (-1 if last is None else int(last)) + 1
+        if size > count + _CHUNK:
+            self.problems.append(
+                problem(
+                    "log-positions",
+                    f"the log's positions run to {size - 1} but it holds {count} entries "
+                    "(a position edited?): checked as a log of its entries",
+                )
+            )
+            return count
+        return size
+
     def _tree(self, conn: Connection, size: int) -> list[list[bytes]]:
         """All complete-subtree hashes recomputed from the stored leaves; checks stored nodes."""
         t = T_NODES
@@ -127,7 +147,9 @@ class Verifier:
         stored_interior: dict[int, bytes] = {}
         for node, h in conn.execute(select(t.c.node, t.c.hash).order_by(t.c.node)):
             node = int(node)
-            if node >> 40 == 0:
+            if node >> 40 == 0 and node >= size:
+                stored_interior[node] = bytes(h)  # beyond the log: reported as node-extra
+            elif node >> 40 == 0:
                 if node != len(leaves):
                     self.problems.append(
                         problem(
@@ -240,6 +262,7 @@ class Verifier:
                     )
                 )
         self.checked["checkpoints"] = len(rows)
+        self._checkpoint_times(conn)
         latest = int(rows[-1][0]) if rows else 0
         if size > latest:
             self.problems.append(
@@ -250,6 +273,28 @@ class Verifier:
                     latest,
                 )
             )
+
+    def _checkpoint_times(self, conn: Connection) -> None:
+        """A checkpoint's time is not signed, so it is checked: never before the last entry it
+        covers was logged, never before an earlier checkpoint's."""
+        rows = db.query(
+            conn,
+            "SELECT c.tree_size, c.created_at, e.logged_at FROM checkpoints c "
+            "LEFT JOIN log_entries e ON e.seq = c.tree_size - 1 ORDER BY c.tree_size",
+            {},
+        )
+        previous = ""
+        for size, created_at, logged_at in rows:
+            if (logged_at is not None and created_at < logged_at) or created_at < previous:
+                self.problems.append(
+                    problem(
+                        "checkpoint-time",
+                        f"checkpoint {size} is dated {created_at}, before the entries it "
+                        "covers or an earlier checkpoint",
+                        int(size) - 1,
+                    )
+                )
+            previous = max(previous, created_at)
 
     def _witness(
         self, levels: list[list[bytes]], size: int, keys: Mapping[str, Mapping[str, Any]]

@@ -18,7 +18,14 @@ from provenance.checkpoint import Checkpoint, SignedNote
 from provenance.errors import ProvenanceError
 from registry.errors import StorageError
 
-__all__ = ["MAX_NOTE", "WitnessError", "read_witness", "witnessed", "write_witness"]
+__all__ = [
+    "MAX_NOTE",
+    "WitnessError",
+    "read_note",
+    "read_witness",
+    "witnessed",
+    "write_witness",
+]
 
 #: The file's name in ``.prov``.
 NAME = "checkpoint"
@@ -38,23 +45,36 @@ def read_witness(prov_dir: Path) -> str | None:
     Raises:
         WitnessError: not a regular file (a symlink, a FIFO, a device), too large, unreadable.
     """
-    path = prov_dir / NAME
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        return read_note(prov_dir / NAME, "the witness", follow=False)
     except FileNotFoundError:
         return None
+
+
+def read_note(path: Path, what: str, follow: bool = True) -> str:
+    """A signed note's text from a small regular file (``follow``: through a symlink).
+
+    Raises:
+        FileNotFoundError: there is no such file.
+        WitnessError: not a regular file (a FIFO, a device), too large, unreadable.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | (0 if follow else os.O_NOFOLLOW)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise
     except OSError as e:
-        raise WitnessError(f"the witness {path} cannot be opened: {e.strerror}") from None
+        raise WitnessError(f"{what} {path} cannot be opened: {e.strerror}") from None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise WitnessError(f"the witness {path} is not a regular file")
+            raise WitnessError(f"{what} {path} is not a regular file")
         data = os.read(fd, MAX_NOTE + 1)
     except OSError as e:
-        raise WitnessError(f"the witness {path} cannot be read: {e.strerror}") from None
+        raise WitnessError(f"{what} {path} cannot be read: {e.strerror}") from None
     finally:
         os.close(fd)
     if len(data) > MAX_NOTE:
-        raise WitnessError(f"the witness {path} is larger than any checkpoint")
+        raise WitnessError(f"{what} {path} is larger than any checkpoint")
     return data.decode("utf-8", errors="replace")
 
 

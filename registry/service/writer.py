@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Engine
 from provenance.checkpoint import Checkpoint, SignedNote
 from provenance.dsse import PAYLOAD_TYPE, Envelope
 from provenance.errors import ProvenanceError
-from provenance.keys import Signer, verify_signature
+from provenance.keys import Signer, key_id, verify_signature
 from provenance.records import RECORD_TYPE, encode_record, short_id
 from provenance.timefmt import (
     END_OF_TIME,
@@ -136,6 +136,27 @@ def _check_retention_records(
                 f"{short_id(rid)} was purged (tombstone {short_id(tombstone)}): "
                 "a legal hold cannot keep its bytes"
             )
+
+
+def _check_new_keys(conn: Connection, records: Sequence[Mapping[str, Any]]) -> None:
+    """A public key is registered once: a second ``key`` record for it (another name, another
+    owner) would make two rows claim one key id.
+
+    Raises:
+        InputError: the key is registered already, or twice in this batch.
+    """
+    keyids: list[str] = []
+    for r in records:
+        if r.get("kind") == "key":
+            keyids.append(key_id(base64.b64decode(r["attributes"]["public_key"])))
+    if not keyids:
+        return
+    if len(set(keyids)) < len(keyids):
+        raise InputError("a batch registers the same public key twice")
+    for keyid, record_id in db.query_in(
+        conn, "SELECT keyid, record_id FROM keys WHERE keyid IN ({})", keyids
+    ):
+        raise InputError(f"key {keyid[:12]} is registered already (record {short_id(record_id)})")
 
 
 def _check_clock(last_logged_at: str | None, now: datetime) -> None:
@@ -379,6 +400,7 @@ class LogWriter:
             fresh_records = [rec for _, _, rec, *_ in encoded]
             _check_retention_records(conn, fresh_records, plan.purge)
             self._check_revocations(conn, fresh_records)
+            _check_new_keys(conn, fresh_records)
             if any(len(e) == 4 for e in encoded) and any(
                 changes_trust(rec) for _, _, rec, *_ in encoded
             ):

@@ -144,6 +144,8 @@ class FileHasher:
             raise InputError(f"{path}: no such file or directory") from None
         except OSError as e:
             raise InputError(f"cannot stat {path}: {e.strerror}") from None
+        if not stat.S_ISREG(st.st_mode):  # a FIFO would block, /dev/zero never end
+            raise InputError(f"{path}: not a regular file or directory")
         cached = self.cache.get(key)
         if (
             cached

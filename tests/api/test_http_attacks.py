@@ -83,3 +83,66 @@ def test_without_tokens_only_loopback_host_names_are_answered(open_server, host)
         assert (
             httpx.get(f"{open_server}/v1/log/checkpoint", headers={"host": ok}).status_code == 200
         )
+
+
+def test_registering_a_known_public_key_again_is_an_input_error(live):
+    key = live.reg.keys()[0]
+    record = {
+        "kind": "key",
+        "name": "the-same-key",
+        "attributes": {
+            "algorithm": "ed25519",
+            "public_key": key["public_key"],
+            "owner": "mallory",
+            "role": "signer",
+        },
+    }
+    answer = live.client("admin").post("/v1/records", json={"record": record})
+    assert answer.status_code == 422 and "registered already" in answer.json()["detail"]
+
+
+def test_a_time_past_year_one_is_an_input_error_over_http(live):
+    rid = live.reg.log()[0]["id"]
+    reader = live.client("reader")
+    far = "0001-01-01T00:00:00+14:00"
+    assert reader.get(f"/v1/records/{rid}/lineage", params={"as_of": far}).status_code == 422
+    event = {
+        "eventType": "COMPLETE",
+        "eventTime": far,
+        "run": {"runId": "3f6c1f4e-1f0a-4c39-9d5c-0c8a9c1e2b11"},
+        "job": {"namespace": "ns", "name": "job"},
+        "producer": "test",
+    }
+    assert live.client("writer").post("/api/v1/lineage", json=event).status_code == 422
+
+
+def test_an_unexpected_failure_is_a_500_problem_and_keeps_the_connection(live, monkeypatch):
+    from registry.service import Registry
+
+    def broken(self) -> dict:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(Registry, "checkpoint", broken)  # the server's registry too
+    token = live.tokens["reader"]
+    request = (
+        f"GET /v1/log/checkpoint HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Bearer {token}\r\n\r\n"
+    ).encode()
+    health = b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    host, port = live.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as s, s.makefile("rb") as f:
+        s.sendall(request)
+        assert f.readline().startswith(b"HTTP/1.1 500 ")
+        length = _headers_length(f)
+        assert b"internal error" in f.read(length)
+        s.sendall(health)  # the same connection, still open
+        assert f.readline().startswith(b"HTTP/1.1 200 ")
+
+
+def _headers_length(f) -> int:
+    length = 0
+    while (line := f.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode().partition(":")
+        if name.lower() == "content-length":
+            length = int(value)
+    return length

@@ -121,3 +121,42 @@ def test_a_logged_write_whose_witness_fails_says_it_was_logged(project, monkeypa
     monkeypatch.undo()
     again = run_prov("add", "a.csv", "--json", cwd=project)  # a retry finds it, adds nothing
     assert again.code == 0 and again.json()["records"][0]["existing"]
+
+
+def test_a_position_edited_to_a_huge_value_is_reported_at_once(project):
+    import sqlite3
+
+    _add(project, "a.csv")
+    with sqlite3.connect(project / ".prov" / "registry.db") as conn:
+        conn.execute("UPDATE log_entries SET seq = 1000000000000 WHERE seq = 4")
+    for flags in ((), ("--full",)):  # once walked every position up to 10^12
+        verified = run_prov("verify", "--json", *flags, cwd=project)
+        assert verified.code == 1
+        assert "log-positions" in {p["problem"] for p in verified.json()["problems"]}
+
+
+def test_a_checkpoint_dated_before_its_entries_is_reported(project):
+    import sqlite3
+
+    _add(project, "a.csv")
+    with sqlite3.connect(project / ".prov" / "registry.db") as conn:
+        conn.execute("UPDATE checkpoints SET created_at = '2001-01-01T00:00:00.000000Z'")
+    verified = run_prov("verify", "--json", cwd=project)
+    assert verified.code == 1
+    assert "checkpoint-time" in {p["problem"] for p in verified.json()["problems"]}
+
+
+@pytest.mark.parametrize("kind", ["fifo", "/dev/zero"])
+def test_adding_a_fifo_or_a_device_is_refused_at_once(project, kind):
+    target = "/dev/zero"
+    if kind == "fifo":
+        target = str(project / "pipe")
+        os.mkfifo(target)
+    before = _size(project)
+    assert "not a regular file" in one_line_error(run_prov("add", target, cwd=project), 2)
+    assert _size(project) == before
+
+
+def test_a_since_file_that_is_no_file_is_an_input_error(project):
+    line = one_line_error(run_prov("verify", "--since", "/dev/zero", cwd=project), 2)
+    assert "not a regular file" in line
