@@ -55,6 +55,10 @@ def find_registry(explicit: str | os.PathLike[str] | None = None, cwd: Path | No
     raise ConfigError("no registry here: run `prov init` or pass --registry")
 
 
+#: The default cap on a record's canonical bytes.
+MAX_RECORD_BYTES = 1 << 20
+
+
 @dataclass
 class Config:
     """The parsed ``.prov/config``."""
@@ -67,6 +71,8 @@ class Config:
     #: Remote name -> its options (``url`` and store options such as ``endpoint_url``).
     remotes: dict[str, dict[str, str]] = field(default_factory=dict)
     default_remote: str | None = None
+    #: A record's canonical bytes may not pass this (SPEC §2: 1 MiB unless configured).
+    max_record_bytes: int = MAX_RECORD_BYTES
 
     @classmethod
     def load(cls, prov_dir: Path) -> Config:
@@ -92,8 +98,11 @@ class Config:
                     if section.startswith('remote "') and section.endswith('"')
                 },
                 default_remote=parser.get("core", "remote", fallback=None),
+                max_record_bytes=parser.getint(
+                    "registry", "max_record_bytes", fallback=MAX_RECORD_BYTES
+                ),
             )
-        except (configparser.Error, UnicodeDecodeError) as e:
+        except (configparser.Error, UnicodeDecodeError, ValueError) as e:
             reason = str(e).splitlines()[0]
             raise ConfigError(f"{path} is corrupt ({reason}): restore it from a backup") from None
         except OSError as e:
@@ -105,6 +114,8 @@ class Config:
         parser["registry"] = {"uuid": self.uuid, "origin": self.origin}
         if self.database_url:
             parser["registry"]["database_url"] = self.database_url
+        if self.max_record_bytes != MAX_RECORD_BYTES:
+            parser["registry"]["max_record_bytes"] = str(self.max_record_bytes)
         parser["keys"] = {"signer": self.signer, "log": self.log_key}
         if self.default_remote:
             parser["core"] = {"remote": self.default_remote}

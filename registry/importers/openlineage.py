@@ -22,15 +22,16 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 
 from provenance.canonical import canonical_bytes
 from provenance.digests import digest_bytes
 from provenance.errors import ProvenanceError
 from provenance.records import RECORD_TYPE, encode_record
-from provenance.timefmt import format_time, now_text, parse_instant
+from provenance.timefmt import format_time, now_text, parse_instant, utcnow
 from registry import db
 from registry.db.tables import T_OPENLINEAGE as T
 from registry.errors import InputError
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
 __all__ = ["MEDIA_TYPE", "Event", "ensure_table", "ingest", "parse_event"]
 
 MEDIA_TYPE = "application/vnd.openlineage.dataset+json"
+#: An open run with no event for this many days is dropped (its START alone registers nothing).
+OPEN_RUN_DAYS = 30
 EVENT_TYPES = ("START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER")
 _ENDS = {"COMPLETE": "succeeded", "FAIL": "failed", "ABORT": "failed"}
 
@@ -180,8 +183,17 @@ def ingest(reg: Registry, e: Event, principal: str) -> dict[str, Any]:
         done = row is not None and row["record_id"] is not None
         if not done:
             state = _merge(json.loads(row["state"]) if row else {}, e)
-            values = {"state": json.dumps(state), "updated_at": now_text()}
+            text = json.dumps(state)
+            if len(text) > reg.config.max_record_bytes:  # the run record would be refused
+                raise InputError(
+                    f"run {e.run_id}'s events add up to {len(text):,} bytes, over the record "
+                    f"cap of {reg.config.max_record_bytes:,}: this event is not taken"
+                )
+            values = {"state": text, "updated_at": now_text()}
             if row is None:
+                # Runs left open (their end never came) are dropped after OPEN_RUN_DAYS.
+                stale = format_time(utcnow() - timedelta(days=OPEN_RUN_DAYS))
+                conn.execute(delete(T).where(T.c.record_id.is_(None), T.c.updated_at < stale))
                 conn.execute(insert(T).values(run_id=e.run_id, **values))
             else:
                 conn.execute(update(T).where(T.c.run_id == e.run_id).values(**values))

@@ -388,6 +388,7 @@ class LogWriter:
                     continue
                 if isinstance(item, Envelope):
                     checked = self.presigned(conn, item, size)
+                    self._check_size(checked[1])
                     admit(checked[2], clock, signed_here=False)
                     encoded.append(checked)
                     continue
@@ -395,6 +396,7 @@ class LogWriter:
                     rid, data = encode_record(item)
                 except ProvenanceError as e:
                     raise InputError(f"invalid record: {e}") from None
+                self._check_size(data)
                 admit(item, clock, signed_here=True)
                 encoded.append((rid, data, item))
             fresh_records = [rec for _, _, rec, *_ in encoded]
@@ -463,6 +465,20 @@ class LogWriter:
                 "the next write updates it"
             ) from None
         return done, note
+
+    def _check_size(self, data: bytes) -> None:
+        """A record's canonical bytes are capped (SPEC §2): records are permanent, and one of
+        megabytes is a log entry every verification reads for ever.
+
+        Raises:
+            InputError: over ``max_record_bytes``.
+        """
+        cap = self.config.max_record_bytes
+        if len(data) > cap:
+            raise InputError(
+                f"the record is {len(data):,} bytes of canonical JSON, over the cap of "
+                f"{cap:,} (max_record_bytes in .prov/config)"
+            )
 
     def _check_witness(self, conn: Connection, size: int) -> None:
         """The log about to grow extends the witness (O(log n) stored subtree hashes): else

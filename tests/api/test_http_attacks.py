@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from registry.errors import InputError
 from tests.helpers import run_prov, spawn_serve
 
 
@@ -146,3 +147,61 @@ def _headers_length(f) -> int:
         if name.lower() == "content-length":
             length = int(value)
     return length
+
+
+def _event(run_id: str, kind: str, n: int = 0) -> dict:
+    return {
+        "eventType": kind,
+        "eventTime": "2026-01-01T00:00:00Z",
+        "run": {"runId": run_id, "facets": {f"f{n}": {"pad": "x" * 400}}},
+        "job": {"namespace": "ns", "name": "job"},
+        "inputs": [],
+        "outputs": [],
+        "producer": "test",
+    }
+
+
+def test_records_are_capped_at_one_mib_on_every_door(live):
+    size = live.reg.checkpoint()["tree_size"]
+    big = {"kind": "run", "name": "big", "attributes": {"pad": "x" * (1 << 20)}}
+    answer = live.client("writer").post("/v1/records", json={"record": big})
+    assert answer.status_code == 422 and "over the cap" in answer.json()["detail"]
+    with pytest.raises(InputError, match="over the cap"):
+        live.reg.register([big])
+    assert live.reg.checkpoint()["tree_size"] == size
+
+
+def test_an_open_runs_events_cannot_grow_past_the_cap_and_stale_runs_expire(tmp_path, monkeypatch):
+    from sqlalchemy import text
+
+    from registry.api.app import Settings
+    from registry.service import Registry
+    from tests.helpers import run_app
+
+    monkeypatch.delenv("PROV_DATABASE_URL", raising=False)
+    reg = Registry.init(tmp_path)
+    reg.config.max_record_bytes = 4096  # configurable, in .prov/config
+    reg.config.save(reg.prov_dir)
+    token = reg.create_token("w", "writer")[0]
+    run = "2c5b1b7e-6d0e-4a52-9f4e-7c1d7f9a0b01"
+    for base in run_app(Settings(str(reg.prov_dir))):
+        writer = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"})
+        statuses = [
+            writer.post("/api/v1/lineage", json=_event(run, "RUNNING", i)).status_code
+            for i in range(20)
+        ]
+        assert 422 in statuses  # the run's merged state reached the cap: refused, not grown
+        with reg.engine.begin() as conn:
+            (state_len,) = conn.execute(
+                text("SELECT length(state) FROM openlineage_runs WHERE run_id = :r"), {"r": run}
+            ).one()
+            assert state_len <= 4096
+            conn.execute(
+                text("UPDATE openlineage_runs SET updated_at = '2001-01-01T00:00:00.000000Z'")
+            )
+        other = "9d1e4a2b-3c5f-4e6a-8b7c-1d2e3f4a5b6c"
+        assert writer.post("/api/v1/lineage", json=_event(other, "START")).status_code == 200
+        with reg.engine.begin() as conn:
+            runs = conn.execute(text("SELECT run_id FROM openlineage_runs")).scalars().all()
+        assert runs == [other]  # the stale open run was dropped after 30 days without an event
+    reg.close()
