@@ -10,6 +10,10 @@ from provenance.records import short_id
 from registry.cli.context import JsonOpt, registry
 from registry.cli.output import console, emit_json
 
+#: A record dated this much before it was logged says so (a capture's own time, a pipeline's
+#: clock, a batch sent later: minutes are common; days are worth a look).
+BACKDATED_NOTICE_S = 86400
+
 
 def show(
     ctx: typer.Context,
@@ -32,6 +36,9 @@ def show(
         if field in rec:
             t.add_row(field, str(rec[field]))
     t.add_row("log", f"seq {info['seq']}, logged {info['logged_at']}")
+    if info["backdated_s"] > BACKDATED_NOTICE_S:
+        days = info["backdated_s"] / 86400
+        t.add_row("[yellow]back-dated[/]", f"created_at is {days:,.1f} days before it was logged")
     subject = rec.get("subject")
     if subject:
         for alg, hexval in subject["digest"].items():

@@ -17,6 +17,7 @@ from provenance.errors import ProvenanceError
 from provenance.records import ARTIFACT_KINDS, encode_record
 from provenance.timefmt import utcnow
 from registry import db
+from registry.capture.identity import who
 from registry.db.tables import T_LOCATIONS, T_RECORDS
 from registry.errors import InputError
 from registry.results import Added, Registered
@@ -113,11 +114,19 @@ def register_artifact(
 ) -> Registered:
     """:meth:`Registry.register_artifact <registry.service.Registry.register_artifact>`."""
     wanted = [dict(ln) for ln in links]
+    me = who()
 
     def build(conn: Connection) -> Plan:
         latest = latest_named(conn, name)
         want = latest.kind if (keep_kind and latest) else kind
-        same = latest is not None and latest.kind == want and same_bytes(latest.record, subject)
+        # Another principal's record is never adopted, even with these bytes: its created_at
+        # (which retention counts from) is theirs to choose, back-dated or not.
+        same = (
+            latest is not None
+            and latest.kind == want
+            and latest.record.get("created_by") == me
+            and same_bytes(latest.record, subject)
+        )
         known = latest.record.get("links", []) if latest else []
         if same and latest and all(ln in known for ln in wanted):
             plan = Plan([latest])

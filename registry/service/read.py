@@ -95,13 +95,17 @@ def show(reg: Registry, ref: str, now: datetime | None = None) -> dict[str, Any]
         {"keyid": s.keyid, "valid": _counts(envelope, s.keyid, keys.get(s.keyid), int(seq))}
         for s in envelope.signatures
     ]
-    retention = retention_of(record, parse_time(logged_at), in_force)
+    logged = parse_time(logged_at)
+    retention = retention_of(record, logged, in_force)
     return {
         "id": rid,
         "record": record,
         "envelope": envelope.to_json(),
         "seq": int(seq),
         "logged_at": logged_at,
+        # How far the record's own date precedes its entry in the log: a writer chooses its
+        # created_at, and retention counts from it (a back-dated record expires early).
+        "backdated_s": max(0, int((logged - parse_time(record["created_at"])).total_seconds())),
         "signatures": signatures,
         "locations": locations,
         "retention": retention.to_json(now or utcnow()) | {"holds": holds, "tombstone": tombstone},

@@ -235,3 +235,36 @@ def _subject() -> dict:
 
 def test_end_of_time_is_the_last_instant():
     assert datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC) == END_OF_TIME
+
+
+def test_prov_add_never_adopts_another_principals_back_dated_record(tmp_path):
+    """Name squatting: a writer registers a public file's bytes under its name, dated 2001;
+    the operator's `prov add` of that file made the writer's record its own, and `prov rm`
+    then purged at once what seven years should keep."""
+    data = write(tmp_path / "data" / "public.csv", "a,b\n1,2\n")
+    assert run_prov("init", cwd=tmp_path).code == 0
+    import hashlib
+
+    squat = {
+        "kind": "dataset",
+        "name": "data/public.csv",
+        "created_at": "2001-01-01T00:00:00.000000Z",
+        "subject": {
+            "digest": {
+                "sha256": hashlib.sha256(data.read_bytes()).hexdigest(),
+                "md5": hashlib.md5(data.read_bytes()).hexdigest(),
+            },
+            "size": data.stat().st_size,
+        },
+    }
+    with Registry.open(tmp_path) as reg:
+        [squatter], _ = reg.submit([squat], "writer-1")  # POST /v1/records
+    added = run_prov("add", "data/public.csv", "--json", cwd=tmp_path).json()["records"][0]
+    assert added["id"] != squatter.id and not added["existing"]
+    refused = run_prov("rm", added["id"], "--reason", "erasure", cwd=tmp_path)
+    assert "retained until 20" in one_line_error(refused, 4)
+    shown = run_prov("show", squatter.id, "--json", cwd=tmp_path).json()
+    assert shown["backdated_s"] > 20 * 365 * 86400
+    assert "back-dated" in run_prov("show", squatter.id, cwd=tmp_path).out
+    again = run_prov("add", "data/public.csv", "--json", cwd=tmp_path).json()["records"][0]
+    assert again["id"] == added["id"] and again["existing"]  # one's own record is adopted
