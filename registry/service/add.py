@@ -19,7 +19,7 @@ from provenance.timefmt import utcnow
 from registry import db
 from registry.capture.identity import who
 from registry.db.tables import T_LOCATIONS, T_RECORDS
-from registry.errors import InputError
+from registry.errors import InputError, StorageError
 from registry.results import Added, Registered
 from registry.service import remotes
 from registry.service.read import entry
@@ -127,6 +127,8 @@ def register_artifact(
             and latest.record.get("created_by") == me
             and same_bytes(latest.record, subject)
         )
+        if store:
+            _check_stored(reg, subject)
         known = latest.record.get("links", []) if latest else []
         if same and latest and all(ln in known for ln in wanted):
             plan = Plan([latest])
@@ -182,6 +184,23 @@ def latest_named(conn: Connection, name: str) -> Registered | None:
         .limit(1)
     ).scalar()
     return entry(conn, rid) if rid else None
+
+
+def _check_stored(reg: Registry, subject: Mapping[str, Any]) -> None:
+    """Under the writer lock: every object of these bytes is in the local store. Objects
+    already there were not written again, and a purge of another record holding them may have
+    deleted them since; a record must not be logged as stored when its bytes are gone.
+
+    Raises:
+        StorageError: objects are missing (the add can simply be run again).
+    """
+    root = transfer.root_of({"subject": subject})
+    missing = [o for o in transfer.objects(reg.local, root) if not reg.local.exists(o)]
+    if missing:
+        raise StorageError(
+            f"{len(missing)} object(s) of these bytes were purged from the local store while "
+            "they were being added (another record held them): nothing was logged; add again"
+        )
 
 
 def _stored_locally(reg: Registry, conn: Connection, rid: str) -> bool:

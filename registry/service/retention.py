@@ -272,18 +272,27 @@ def _finish(
     removed, kept = [], []
     for name, uri in where:
         st = store(reg, name)
-        with db.read_tx(reg.engine) as conn:
-            needed = _needed_elsewhere(reg, conn, rid, st)
-        delete(st, root, keep=needed)
-        st.unseal(rid)
-        holders = sorted(needed.get(st.locate(root), ()))
-        record = stored_at(rid, name, uri, None, "released" if holders else "removed")
-        if holders:
-            record["attributes"]["body"]["kept_for"] = holders
+        holders: list[str] = []
 
-        def build(conn: Connection, r: dict[str, Any] = record, at: str = name) -> Plan:
-            # Two runs finishing one purge log its change once: the first one to get here.
-            return Plan([r] if (at, r["attributes"]["body"]["uri"]) in present(conn, rid) else [])
+        def build(
+            conn: Connection,
+            st: Store = st,
+            at: tuple[str, str] = (name, uri),
+            holders: list[str] = holders,
+        ) -> Plan:
+            # Under the writer lock: which objects other live records hold is decided, and the
+            # rest deleted, while no registration can start holding them (an add re-checks its
+            # objects under the same lock). Two runs finishing one purge act once.
+            if at not in present(conn, rid):
+                return Plan([])
+            needed = _needed_elsewhere(reg, conn, rid, st)
+            delete(st, root, keep=needed)
+            st.unseal(rid)
+            holders[:] = sorted(needed.get(st.locate(root), ()))
+            record = stored_at(rid, at[0], at[1], None, "released" if holders else "removed")
+            if holders:
+                record["attributes"]["body"]["kept_for"] = holders
+            return Plan([record])
 
         if reg.writer.append(build):
             if holders:

@@ -4,6 +4,7 @@ kept. Each test failed on the code before the fix."""
 
 from __future__ import annotations
 
+import shutil
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -12,7 +13,7 @@ import pytest
 from provenance.dsse import Envelope
 from provenance.records import encode_record, short_id
 from provenance.timefmt import END_OF_TIME, format_time, utcnow
-from registry.errors import InputError, RefusedError, RetentionRefusedError
+from registry.errors import InputError, RefusedError, RetentionRefusedError, StorageError
 from registry.service import Registry
 from registry.service import retention as retain
 from registry.service.writer import Plan, new_record
@@ -268,3 +269,39 @@ def test_prov_add_never_adopts_another_principals_back_dated_record(tmp_path):
     assert "back-dated" in run_prov("show", squatter.id, cwd=tmp_path).out
     again = run_prov("add", "data/public.csv", "--json", cwd=tmp_path).json()["records"][0]
     assert again["id"] == added["id"] and again["existing"]  # one's own record is adopted
+
+
+def test_a_purge_during_an_add_of_the_same_bytes_never_leaves_a_live_record_without_them(
+    tmp_path, monkeypatch
+):
+    """`prov add big2` (the bytes of `big`) while `prov rm big` ran left 12,000 of big2's 12,001
+    objects missing. The purge deletes under the writer lock, and an add checks its objects
+    under it: here the purge lands between the add's hashing and its registration."""
+    import registry.service.add as adding
+
+    big = tmp_path / "big"
+    for i in range(40):
+        write(big / f"part-{i:03d}.bin", f"shared bytes {i}\n" * 50)
+    shutil.copytree(big, tmp_path / "big2")
+    reg = Registry.init(tmp_path, retention=None)
+    first = reg.add(big, kind="dataset")
+    real = adding.register_artifact
+
+    def purge_first(*args, **kwargs):  # the other process's `prov rm big` runs now
+        other = Registry.open(tmp_path)
+        try:
+            assert other.rm(first.id, "erasure")["removed"]
+        finally:
+            other.close()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(adding, "register_artifact", purge_first)
+    before = reg.checkpoint()["tree_size"]
+    with pytest.raises(StorageError, match="add again"):
+        reg.add(tmp_path / "big2", kind="dataset")
+    monkeypatch.setattr(adding, "register_artifact", real)
+    assert reg.checkpoint()["tree_size"] == before + 2  # the tombstone, the removal: no big2
+    again = reg.add(tmp_path / "big2", kind="dataset")
+    assert not again.existing
+    assert reg.verify(full=True, content=True)["ok"]  # every byte of big2 is there
+    reg.close()
