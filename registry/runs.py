@@ -117,6 +117,19 @@ class Run:
                 self.code = self.reg.code(Path.cwd())
             except InputError as e:  # a run outside git is still a run; say what is missing
                 self.warnings.append(f"no code record: {e}")
+            else:
+                attrs = self.code.record.get("attributes", {})
+                if attrs.get("untracked_count"):
+                    self.warnings.append(
+                        f"{attrs['untracked_count']} untracked file(s) in the working tree "
+                        f"({', '.join(attrs['untracked'][:3])}...): the code record is dirty; "
+                        "commit them, or list them in .gitignore"
+                    )
+                elif attrs.get("dirty"):
+                    self.warnings.append(
+                        "uncommitted changes in the working tree: the code record pins them by "
+                        "hash (diff_sha256) only"
+                    )
         if capture_environment:
             self.environment = self.reg.environment()
         self.started_at = now_text()

@@ -3,8 +3,10 @@
 A ``code`` record names a commit: ``repo`` (the remote URL, credentials stripped), ``commit``
 (full SHA), ``branch`` (absent on a detached HEAD), ``dirty`` and, when dirty, ``diff_sha256``:
 the SHA-256 of ``git diff HEAD --binary``, so the uncommitted changes a run saw are pinned by
-hash even though they are not in any commit. Untracked files are not part of ``dirty`` (they are
-not in ``git diff HEAD`` either); keep outputs in ``.gitignore`` as DVC does.
+hash even though they are not in any commit. Untracked files that git does not ignore make the
+working tree dirty too (a run of a script never committed must not claim a clean commit): the
+record lists them (``untracked``, with ``untracked_sha256`` over their paths and sizes); keep
+outputs and data in ``.gitignore``, as DVC does, to keep runs clean.
 """
 
 from __future__ import annotations
@@ -94,7 +96,8 @@ def capture_code(path: str | os.PathLike[str] = ".") -> tuple[str, dict[str, Any
     branch = _out(cwd, "symbolic-ref", "--short", "-q", "HEAD")
     top = _out(cwd, "rev-parse", "--show-toplevel")
     diff = _git(cwd, "diff", "HEAD", "--binary", "--no-ext-diff", "--no-textconv").stdout
-    attrs: dict[str, Any] = {"commit": commit, "dirty": bool(diff)}
+    untracked = _untracked(Path(top) if top else cwd)
+    attrs: dict[str, Any] = {"commit": commit, "dirty": bool(diff or untracked)}
     remote = _remote(cwd, branch)
     if remote:
         attrs["repo"] = remote
@@ -102,9 +105,37 @@ def capture_code(path: str | os.PathLike[str] = ".") -> tuple[str, dict[str, Any
         attrs["branch"] = branch
     if diff:
         attrs["diff_sha256"] = hashlib.sha256(diff).hexdigest()
+    if untracked:
+        listing = "".join(f"{path}\0{size}\n" for path, size in untracked).encode()
+        attrs["untracked"] = [path for path, _ in untracked[:MAX_LISTED]]
+        attrs["untracked_count"] = len(untracked)
+        attrs["untracked_sha256"] = hashlib.sha256(listing).hexdigest()
     repo = remote or (Path(top).name if top else cwd.absolute().name)
     base = repo.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1].removesuffix(".git") or repo
     name = f"{base}@{commit[:12]}"
-    if diff:
+    if diff and not untracked:
         name += f"+dirty.{attrs['diff_sha256'][:12]}"
+    elif untracked:  # the name tells apart working trees that differ in what is untracked
+        state = hashlib.sha256(diff + b"\0" + attrs["untracked_sha256"].encode()).hexdigest()
+        name += f"+dirty.{state[:12]}"
     return name, attrs
+
+
+#: Untracked paths a code record names one by one (their count and hash cover the rest).
+MAX_LISTED = 100
+
+
+def _untracked(top: Path) -> list[tuple[str, int]]:
+    """Files git neither tracks nor ignores, with their sizes, sorted; a registry's own files
+    (``.prov``) are never among them."""
+    out = _git(top, "ls-files", "--others", "--exclude-standard", "-z", check=False).stdout
+    found = []
+    for raw in out.decode(errors="surrogateescape").split("\0"):
+        if not raw or ".prov" in Path(raw).parts:
+            continue
+        try:
+            size = (top / raw).lstat().st_size
+        except OSError:
+            size = -1
+        found.append((raw, size))
+    return sorted(found)

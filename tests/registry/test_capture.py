@@ -124,3 +124,28 @@ def test_env_of_another_interpreter_and_the_container_image(tmp_path, prov):
     assert with_image["record"]["attributes"]["container_image"] == image
     r = prov("env", "--python", str(tmp_path / "no-python"))
     assert r.code == 2 and "cannot run" in r.err
+
+
+def test_an_untracked_script_makes_the_code_record_dirty_and_prov_run_warns(tmp_path, prov):
+    """Issue 15, item 23: a run of a script never committed recorded the HEAD commit as
+    clean."""
+    git_repo(tmp_path, {"README.md": "x\n"})
+    prov("init")
+    write(tmp_path / "train.py", "open('model.bin', 'w').write('w')\n")  # never committed
+    r = prov("run", "train", "-o", "model.bin", "--json", "--", sys.executable, "train.py")
+    assert r.code == 0, r
+    assert "untracked" in r.err and "train.py" in r.err  # the warning
+    code_id = next(
+        ln["id"]
+        for ln in prov("show", r.json()["run"]["id"], "--json").json()["record"]["links"]
+        if ln["rel"] == "code"
+    )
+    attrs = prov("show", code_id, "--json").json()["record"]["attributes"]
+    assert attrs["dirty"] is True and attrs["untracked"] == ["train.py"]
+    assert attrs["untracked_count"] == 1 and len(attrs["untracked_sha256"]) == 64
+    git(tmp_path, "add", "train.py")
+    git(tmp_path, "commit", "-q", "-m", "train")
+    write(tmp_path / ".gitignore", ".prov/\nmodel.bin\n")
+    git(tmp_path, "commit", "-q", "-am", "ignore outputs")
+    clean = prov("code", "--json").json()["record"]["attributes"]
+    assert clean["dirty"] is False and "untracked" not in clean
