@@ -24,6 +24,7 @@ from provenance.canonical import canonical_bytes
 from provenance.errors import ProvenanceError
 from provenance.timefmt import now_text
 from registry.capture.identity import who
+from registry.capture.redact import redact_argv
 from registry.errors import InputError, RegistryError
 from registry.results import Registered
 
@@ -96,7 +97,7 @@ class Run:
         self.name = name
         self.params = _json_safe("params", params or {})
         self.metrics: dict[str, Any] = {}
-        self.command = command if command is not None else shlex.join(sys.argv)
+        self.command = command if command is not None else shlex.join(redact_argv(sys.argv))
         self.inputs: list[str] = []
         self.code: Registered | None = None
         self.environment: Registered | None = None

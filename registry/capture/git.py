@@ -42,11 +42,15 @@ def _out(cwd: Path, *args: str) -> str | None:
 
 
 def strip_credentials(url: str) -> str:
-    """A remote URL without user names, passwords or tokens (``https://tok@host/x`` → host).
+    """A remote URL without user names, passwords or tokens (``https://tok@host/x`` → host),
+    nor a query or fragment (where tokens go too: ``?access_token=…``).
 
     scp-like SSH addresses (``git@host:org/repo.git``) name an account, not a secret, and stay.
     """
     parts = urlsplit(url)
+    if parts.scheme and parts.netloc and (parts.query or parts.fragment):
+        parts = parts._replace(query="", fragment="")
+        url = urlunsplit(parts)
     if not parts.scheme or not parts.netloc or "@" not in parts.netloc:
         return url
     host = parts.netloc.rsplit("@", 1)[1]

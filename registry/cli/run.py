@@ -15,6 +15,7 @@ from typing import Any
 import typer
 
 from provenance.records import short_id
+from registry.capture.redact import redact_argv
 from registry.cli.context import JsonOpt, registry
 from registry.cli.output import console, emit_json
 from registry.errors import InputError
@@ -119,7 +120,7 @@ def run(
         params=given,
         capture_code=not no_code,
         capture_environment=not no_env,
-        command=shlex.join(argv),
+        command=shlex.join(redact_argv(argv)),
     )
     for ref in inputs:
         r.use(ref)

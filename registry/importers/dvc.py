@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from provenance.canonical import canonical_bytes
 from provenance.digests import digest_bytes
 from provenance.manifest import ManifestEntry, dvc_dir_md5, manifest_bytes
+from registry.capture.redact import redact_command
 from registry.errors import InputError
 from registry.results import Registered
 from registry.runs import flatten
@@ -376,7 +377,7 @@ def _import_stage(
     attributes: dict[str, Any] = {
         "params": params,
         "metrics": metrics,
-        "command": " && ".join(cmd) if isinstance(cmd, list) else str(cmd),
+        "command": redact_command(" && ".join(cmd) if isinstance(cmd, list) else str(cmd)),
         "status": "succeeded",
         "dvc": {
             "stage": name,

@@ -6,8 +6,12 @@ column, ``nulls``, ``min``, ``max`` and ``distinct``), so ``prov diff`` shows sc
 distribution drift between versions without the bytes. ``distinct`` is counted exactly by Arrow's
 hash kernel, one column at a time (Parquet is read column by column, Arrow files are memory
 mapped); CSV has no columnar layout, so a CSV larger than :data:`CSV_MAX_BYTES` gets its schema
-only. Values in ``min``/``max`` are JSON: strings cut to :data:`MAX_TEXT` characters, times in ISO
-8601, integers beyond 2**53 and decimals as strings, NaN ignored (as Arrow's min/max do).
+only. Values in ``min``/``max`` are JSON: times in ISO 8601, integers beyond 2**53 and decimals
+as strings, NaN ignored (as Arrow's min/max do).
+
+A string column's profile keeps no value of it: a record is permanent (an erasure removes the
+bytes, never the record), and the smallest and largest value of a text column is often a
+person's name or number. It gets ``min_length`` and ``max_length`` (in characters) instead.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CSV_MAX_BYTES", "FORMATS", "MAX_TEXT", "describe", "is_tabular"]
+__all__ = ["CSV_MAX_BYTES", "FORMATS", "describe", "is_tabular"]
 
 FORMATS = {
     ".parquet": "parquet",
@@ -29,7 +33,6 @@ FORMATS = {
     ".ipc": "ipc",
 }
 CSV_MAX_BYTES = 2 << 30
-MAX_TEXT = 256
 
 
 def is_tabular(path: Path) -> bool:
@@ -37,8 +40,8 @@ def is_tabular(path: Path) -> bool:
 
 
 def _json_value(v: Any) -> Any:
-    if v is None or isinstance(v, bool | str):
-        return v[:MAX_TEXT] if isinstance(v, str) else v
+    if v is None or isinstance(v, bool):
+        return v
     if isinstance(v, int):
         return v if abs(v) <= 2**53 else str(v)
     if isinstance(v, float):
@@ -61,7 +64,12 @@ def _column(name: str, col: Any) -> dict[str, Any]:
     if pa.types.is_nested(t) or pa.types.is_dictionary(t):
         return out
     try:
-        if not (pa.types.is_binary(t) or pa.types.is_large_binary(t)):
+        if pa.types.is_string(t) or pa.types.is_large_string(t):
+            lengths = pc.min_max(pc.utf8_length(col)).as_py()
+            for k in ("min", "max"):
+                if lengths[k] is not None:
+                    out[f"{k}_length"] = int(lengths[k])
+        elif not (pa.types.is_binary(t) or pa.types.is_large_binary(t)):
             mm = pc.min_max(col).as_py()
             for k in ("min", "max"):
                 v = _json_value(mm[k])

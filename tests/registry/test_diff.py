@@ -38,7 +38,14 @@ def test_parquet_profile_is_computed_at_registration(reg, tmp_path):
     cols = {c["name"]: c for c in attrs["profile"]["columns"]}
     assert attrs["profile"]["rows"] == 4
     assert cols["id"] == {"name": "id", "nulls": 1, "min": 1, "max": 3, "distinct": 3}
-    assert cols["label"] == {"name": "label", "nulls": 1, "min": "cat", "max": "dog", "distinct": 2}
+    # A string column keeps no value of it (records are permanent): lengths only.
+    assert cols["label"] == {
+        "name": "label",
+        "nulls": 1,
+        "min_length": 3,
+        "max_length": 3,
+        "distinct": 2,
+    }
     assert (cols["score"]["min"], cols["score"]["max"]) == (0.5, 2.5)  # NaN ignored
     assert cols["when"]["min"] == "2026-01-01T00:00:00" and cols["when"]["nulls"] == 2
     assert cols["tags"] == {"name": "tags", "nulls": 1}  # nested: counted, not ranged
