@@ -9,7 +9,7 @@ mid-transaction leaves nothing behind (the database rolls it back).
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -21,16 +21,20 @@ from registry.db import tables  # noqa: F401  (registers the tables on SQLModel.
 from registry.errors import StorageError
 
 __all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
     "connect",
     "create_schema",
     "execute_many",
     "fetch_one",
     "is_postgres",
+    "migrate",
     "query",
     "query_in",
     "read_tx",
     "redact",
     "rows",
+    "schema_version",
     "write_tx",
 ]
 
@@ -110,6 +114,64 @@ def create_schema(engine: Engine) -> None:
     """Create the tables (idempotent)."""
     with storage_errors():
         SQLModel.metadata.create_all(engine)
+
+
+#: The version of the database layout this prov writes (``meta.schema_version``). Registries
+#: made before it was recorded are version 0. A change of layout raises it and adds its step to
+#: :data:`MIGRATIONS`, and a fixture registry of the old version to tests/fixtures.
+SCHEMA_VERSION = 1
+
+
+def _migrate_0(conn: Connection) -> None:
+    """0 → 1: the layout is unchanged; the tables added since (tokens, OpenLineage runs) are
+    created by :func:`create_schema`."""
+
+
+#: version → the step that brings a database of that version to the next one.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {0: _migrate_0}
+
+
+def schema_version(conn: Connection) -> int:
+    """The database's layout version (0 when none is recorded)."""
+    found = conn.execute(text("SELECT value FROM meta WHERE key = 'schema_version'")).scalar()
+    try:
+        return int(found) if found is not None else 0
+    except ValueError:
+        raise StorageError(f"the database's schema version {found!r} is not a number") from None
+
+
+def migrate(engine: Engine) -> int:
+    """Bring the database to :data:`SCHEMA_VERSION` in one transaction under the writer lock
+    (nothing when it is there); returns the version it was.
+
+    Raises:
+        StorageError: a newer prov wrote it (this one does not know its layout).
+    """
+    with read_tx(engine) as conn:
+        found = schema_version(conn)
+    if found == SCHEMA_VERSION:
+        return found
+    _refuse_newer(found)
+    create_schema(engine)
+    with write_tx(engine) as conn:
+        was = schema_version(conn)  # another process may have migrated it meanwhile
+        _refuse_newer(was)
+        for version in range(was, SCHEMA_VERSION):
+            MIGRATIONS[version](conn)
+        conn.execute(text("DELETE FROM meta WHERE key = 'schema_version'"))
+        conn.execute(
+            text("INSERT INTO meta (key, value) VALUES ('schema_version', :v)"),
+            {"v": str(SCHEMA_VERSION)},
+        )
+    return found
+
+
+def _refuse_newer(found: int) -> None:
+    if found > SCHEMA_VERSION:
+        raise StorageError(
+            f"this registry's database has layout version {found}, written by a newer prov; "
+            f"this one knows up to {SCHEMA_VERSION}: upgrade prov"
+        )
 
 
 @contextmanager

@@ -66,6 +66,11 @@ def open_registry(
             f"the database at {db.redact(url)} does not hold registry {config.uuid} "
             "(check PROV_DATABASE_URL)"
         )
+    try:
+        db.migrate(engine)  # an older prov's registry opens, migrated; a newer one is refused
+    except BaseException:
+        engine.dispose()
+        raise
     return reg
 
 
@@ -126,7 +131,13 @@ def _create(
     with db.write_tx(engine) as conn:
         if conn.execute(select(T_META.c.value).where(T_META.c.key == "uuid")).scalar():
             raise InputError(f"the database at {db.redact(url)} already holds a registry")
-        conn.execute(insert(T_META), [{"key": "uuid", "value": reg_uuid}])
+        conn.execute(
+            insert(T_META),
+            [
+                {"key": "uuid", "value": reg_uuid},
+                {"key": "schema_version", "value": str(db.SCHEMA_VERSION)},
+            ],
+        )
     keystore = KeyStore(prov_dir / "keys")
     signer, log_key = Signer.generate(), Signer.generate()
     keystore.save(signer)
