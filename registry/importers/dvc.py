@@ -13,6 +13,13 @@ record is made from DVC's md5 and size alone, with a warning. Records carry DVC'
 ``subject.digest.md5`` so ``prov lookup md5:<hex>`` finds them. Bytes stay where DVC keeps them
 (nothing is copied into prov's store). Importing again adds nothing: runs are matched by
 content, artifacts by name and bytes.
+
+An import is one transaction: every file is hashed first, outside the writer lock, then every
+record is decided and appended together, so a bad entry anywhere writes nothing. A stale stage
+(one whose deps are older versions of another stage's outputs: it was not run again after
+them) uses the record of that older version, found by name and md5; when none is registered
+yet, it is registered before the outputs that supersede it, so the newest version of a path is
+always the one its stage produced at that commit, however often the project is imported.
 """
 
 from __future__ import annotations
@@ -20,8 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path, PurePosixPath
@@ -30,14 +36,30 @@ from typing import TYPE_CHECKING, Any
 from provenance.canonical import canonical_bytes
 from provenance.digests import digest_bytes
 from provenance.manifest import ManifestEntry, dvc_dir_md5, manifest_bytes
+from registry import db
+from registry.capture.git import capture_code
+from registry.capture.identity import who
 from registry.capture.redact import redact_command
 from registry.errors import InputError
+from registry.importers.dvc_project import (
+    Entry,
+    git_files,
+    inside,
+    md5s,
+    read_project,
+    read_yaml,
+)
 from registry.results import Registered
 from registry.runs import flatten
+from registry.service.add import artifact_version, latest_named, record_id_of
+from registry.service.register import find_once
+from registry.service.writer import Plan, new_record
 from registry.workspace.kinds import guess_kind
 from registry.workspace.tabular import describe
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
     from registry.service import Registry
 
 __all__ = ["ImportReport", "import_dvc"]
@@ -66,66 +88,22 @@ class ImportReport:
 
 
 @dataclass
-class _Out:
-    """One DVC entry (an out or a dep) as the lock or .dvc file records it."""
+class _Prepared:
+    """An entry's subject and attributes, computed before the lock (hashing takes time)."""
 
-    path: str  # relative to the project root, POSIX
-    md5: str  # without DVC's .dir suffix
-    is_dir: bool
-    size: int | None
-    legacy: bool  # no `hash: md5`: DVC 2's md5-dos2unix
-
-    @classmethod
-    def parse(cls, entry: Mapping[str, Any], base: PurePosixPath, where: str) -> _Out | None:
-        md5 = entry.get("md5") or entry.get("checksum")
-        if not isinstance(entry.get("path"), str) or not isinstance(md5, str):
-            return None  # an entry DVC has not hashed (e.g. a dep on a URL, never run)
-        path = _inside(str(base / entry["path"]))
-        if path is None:  # external outputs are DVC's to read, not ours: we read the project only
-            raise InputError(f"{where}: {entry['path']} lies outside the project")
-        size = entry.get("size")
-        return cls(
-            PurePosixPath(path).as_posix(),
-            md5.removesuffix(".dir"),
-            md5.endswith(".dir"),
-            size if isinstance(size, int) else None,
-            entry.get("hash") != "md5",
-        )
-
-
-def _inside(path: str) -> str | None:
-    """``path`` normalised, or None when it is absolute or climbs out (``a/../../x``)."""
-    norm = os.path.normpath(path)
-    if os.path.isabs(norm) or norm == ".." or norm.startswith("../"):
-        return None
-    return norm
-
-
-def _yaml(path: Path) -> Any:
-    import yaml
-
-    try:
-        return yaml.safe_load(path.read_text())
-    except OSError as e:
-        raise InputError(f"{path}: {e.strerror}") from None
-    except yaml.YAMLError as e:
-        raise InputError(f"{path}: not valid YAML ({e})") from None
-
-
-def _md5_of(data: bytes, legacy: bool) -> set[str]:
-    out = {hashlib.md5(data, usedforsecurity=False).hexdigest()}
-    if legacy and b"\x00" not in data[:8000]:  # DVC 2 hashed text with CRLF made LF
-        out.add(hashlib.md5(data.replace(b"\r\n", b"\n"), usedforsecurity=False).hexdigest())
-    return out
+    subject: dict[str, Any]
+    described: dict[str, Any] | None
 
 
 class _Importer:
+    """Pass one, outside the writer lock: read the files, hash what the records need."""
+
     def __init__(self, reg: Registry, root: Path) -> None:
         self.reg = reg
         self.root = root
-        self.report = ImportReport()
+        self.warnings: list[str] = []
         self.cache = self._cache_dir()
-        self.by_path: dict[str, Registered] = {}  # artifacts imported so far, by path
+        self.prepared: dict[tuple[str, str], _Prepared] = {}  # (path, md5) -> subject
 
     def _cache_dir(self) -> Path:
         for config in (self.root / ".dvc" / "config", self.root / ".dvc" / "config.local"):
@@ -143,8 +121,6 @@ class _Importer:
                     return d if d.is_absolute() else (config.parent / d).resolve()
         return self.root / ".dvc" / "cache"
 
-    # ------------------------------------------------------------------ bytes
-
     def _cached(self, md5: str, suffix: str = "") -> Path | None:
         for p in (
             self.cache / "files" / "md5" / md5[:2] / (md5[2:] + suffix),
@@ -161,35 +137,43 @@ class _Importer:
                 hasher = self.reg.hasher(candidate, store=False)
                 if hasher.digest(candidate).md5 == md5:
                     return candidate
-                if legacy and md5 in _md5_of(candidate.read_bytes(), True):
+                if legacy and md5 in md5s(candidate, True):
                     return candidate
         return None
 
-    def _subject(self, out: _Out) -> tuple[dict[str, Any], Path | None]:
-        """The subject for an entry, and the file it was read from (files only)."""
+    def prepare(self, out: Entry) -> _Prepared:
+        """The subject (and tabular description) of an entry, hashed once per import."""
+        key = (out.path, out.md5)
+        if key not in self.prepared:
+            self.prepared[key] = self._prepare(out)
+        return self.prepared[key]
+
+    def _prepare(self, out: Entry) -> _Prepared:
         path = self.root / out.path
         if not out.is_dir:
             source = self._file_bytes(path, out.md5, out.legacy)
             if source is not None:
                 d = self.reg.hasher(source, store=False).digest(source)
-                return {"digest": {"sha256": d.sha256, "md5": out.md5}, "size": d.size}, source
+                subject = {"digest": {"sha256": d.sha256, "md5": out.md5}, "size": d.size}
+                return _Prepared(subject, describe(source, suffix=PurePosixPath(out.path).suffix))
         else:
             entries = self._dir_entries(path, out)
             if entries is not None:
                 body = manifest_bytes(entries)
-                return {
+                subject = {
                     "digest": {"sha256": digest_bytes(body).sha256, "md5": out.md5},
                     "size": sum(e.size for e in entries),
                     "files": len(entries),
                     "manifest": f"sha256:{digest_bytes(body).sha256}",
-                }, None
-        self.report.warnings.append(
+                }
+                return _Prepared(subject, None)
+        self.warnings.append(
             f"{out.path}: bytes for md5 {out.md5} are neither in the workspace nor in the DVC "
             "cache; registered from DVC's md5 and size only"
         )
-        return {"digest": {"md5": out.md5}, "size": out.size or 0}, None
+        return _Prepared({"digest": {"md5": out.md5}, "size": out.size or 0}, None)
 
-    def _dir_entries(self, path: Path, out: _Out) -> list[ManifestEntry] | None:
+    def _dir_entries(self, path: Path, out: Entry) -> list[ManifestEntry] | None:
         listing_file = self._cached(out.md5, ".dir")
         if listing_file is None:
             return None
@@ -200,7 +184,7 @@ class _Importer:
         entries = []
         for item in listing:
             rel, md5 = item.get("relpath"), item.get("md5")
-            if not isinstance(rel, str) or not isinstance(md5, str) or _inside(rel) is None:
+            if not isinstance(rel, str) or not isinstance(md5, str) or inside(rel) is None:
                 return None
             source = self._file_bytes(path / rel, md5, out.legacy)
             if source is None:
@@ -212,23 +196,6 @@ class _Importer:
             return None
         return entries
 
-    def artifact(
-        self, out: _Out, kind: str | None, links: list[dict[str, str]], origin: dict[str, Any]
-    ) -> Registered:
-        subject, source = self._subject(out)
-        attributes: dict[str, Any] = {"dvc": origin}
-        if source is not None:
-            described = describe(source, suffix=PurePosixPath(out.path).suffix)
-            if described:
-                attributes.update(described)
-        r = self.reg.register_artifact(
-            kind or guess_kind(out.path), out.path, subject, links, attributes=attributes
-        )
-        self.by_path[out.path] = self.report.note(r)
-        return r
-
-    # ------------------------------------------------------------------ files
-
     def dvc_files(self) -> Iterator[Path]:
         for dirpath, dirnames, filenames in os.walk(self.root):
             dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
@@ -237,171 +204,218 @@ class _Importer:
                     yield Path(dirpath) / f
 
 
-def _git_files(root: Path) -> set[str] | None:
-    try:
-        proc = subprocess.run(
-            ["git", "ls-files", "-z"], cwd=root, capture_output=True, env=dict(os.environ)
+class _Decisions:
+    """Pass two, under the writer lock: every record the import appends, decided against the
+    database and against what the import has decided before (one transaction)."""
+
+    def __init__(self, conn: Connection, imp: _Importer, me: str) -> None:
+        self.conn, self.imp, self.me = conn, imp, me
+        self.items: list[dict[str, Any] | Registered] = []
+        self.pending: dict[str, Registered] = {}  # new records of this import, by name
+        self.by_path: dict[str, str] = {}  # path -> the id its entry was imported as
+
+    def _add(self, decided: dict[str, Any] | Registered) -> str:
+        self.items.append(decided)
+        if isinstance(decided, Registered):
+            return decided.id
+        rid = record_id_of(decided)
+        self.pending[decided["name"]] = Registered(rid, -1, decided, "")
+        return rid
+
+    def artifact(
+        self, out: Entry, kind: str | None, links: list[dict[str, str]], origin: dict[str, Any]
+    ) -> str:
+        prepared = self.imp.prepare(out)
+        attributes: dict[str, Any] = {"dvc": origin, **(prepared.described or {})}
+        latest = self.pending.get(out.path) or latest_named(self.conn, out.path)
+        rid = self._add(
+            artifact_version(
+                latest,
+                kind or guess_kind(out.path),
+                out.path,
+                prepared.subject,
+                links,
+                None,
+                attributes,
+                False,
+                self.me,
+            )
         )
-    except FileNotFoundError:
-        return None
-    if proc.returncode != 0:
-        return None
-    return {p for p in proc.stdout.decode(errors="replace").split("\0") if p}
+        self.by_path[out.path] = rid
+        return rid
+
+    def version(self, out: Entry) -> str | None:
+        """A record of ``out``'s path with its md5, any version (pending ones included)."""
+        for r in reversed(self.items):
+            if isinstance(r, dict) and r["name"] == out.path and _digest_md5(r) == out.md5:
+                return record_id_of(r)
+        found = db.query(
+            self.conn,
+            "SELECT id FROM records WHERE name = :name AND md5 = :md5 "
+            "AND kind IN ('dataset', 'model') ORDER BY seq DESC LIMIT 1",
+            {"name": out.path, "md5": out.md5},
+        )
+        return str(found[0][0]) if found else None
+
+    def once(
+        self,
+        kind: str,
+        name: str,
+        attributes: dict[str, Any],
+        links: list[dict[str, str]],
+        same: Callable[[Mapping[str, Any]], bool],
+    ) -> str:
+        found = find_once(self.conn, kind, name, same)
+        return self._add(found or new_record(kind, name, attributes=attributes, links=links))
 
 
-def _stage_metrics(yaml_stage: Mapping[str, Any]) -> set[str]:
-    names: set[str] = set()
-    for m in yaml_stage.get("metrics", []) or []:
-        names.update(m if isinstance(m, dict) else [m])
-    return {str(n) for n in names}
+def _digest_md5(record: Mapping[str, Any]) -> str | None:
+    md5 = (record.get("subject") or {}).get("digest", {}).get("md5")
+    return None if md5 is None else str(md5)
 
 
 def import_dvc(reg: Registry, repo: str | os.PathLike[str] = ".") -> ImportReport:
-    """Import the DVC project at ``repo`` (see the module doc).
+    """Import the DVC project at ``repo`` (see the module doc), in one transaction.
 
     Raises:
-        InputError: not a DVC project, an unreadable or malformed lock file, a stage cycle.
+        InputError: not a DVC project, an unreadable or malformed lock file, a stage cycle,
+            a record that is not valid (nothing is written).
     """
     root = Path(repo).absolute()
     if not (root / ".dvc").is_dir():
         raise InputError(f"{root} is not a DVC project (no .dvc directory)")
     imp = _Importer(reg, root)
-    tracked = _git_files(root) or set()
-    # Every file is read and every entry checked before anything is registered: a bad entry
-    # anywhere writes nothing.
-    tracked_outs: list[tuple[_Out, str]] = []
-    stages: dict[str, dict[str, Any]] = {}
-    for f in imp.dvc_files():
-        rel = f.parent.relative_to(root)
-        base = PurePosixPath(rel.as_posix())
-        where = str(f.relative_to(root))
-        data = _yaml(f)
-        if not isinstance(data, dict):
-            raise InputError(f"{where}: not a DVC file")
-        if f.name == "dvc.lock":
-            yaml_stages = (_yaml(f.with_name("dvc.yaml")) or {}).get("stages", {}) or {}
-            for name, stage in (data.get("stages") or {}).items():
-                if not isinstance(stage, dict):
-                    raise InputError(f"{where}: stage {name} is not a mapping")
-                full = name if base == PurePosixPath(".") else f"{base}/dvc.yaml:{name}"
-                yaml_stage = yaml_stages.get(str(name).split("@")[0], {}) or {}
-                wdir = base / str(yaml_stage.get("wdir", "."))
-                stages[full] = {
-                    "stage": stage,
-                    "base": wdir,
-                    "where": where,
-                    "metrics": {
-                        os.path.normpath(str(wdir / m)) for m in _stage_metrics(yaml_stage)
-                    },
-                }
-            continue
-        for entry in data.get("outs", []) or []:  # a .dvc file
-            out = _Out.parse(entry, base, where)
-            if out is not None:
-                tracked_outs.append((out, where))
-
-    outs_of = {
-        o.path: name
-        for name, s in stages.items()
-        for o in (_Out.parse(e, s["base"], s["where"]) for e in s["stage"].get("outs", []) or [])
-        if o is not None
-    }
+    tracked = git_files(root) or set()
+    tracked_outs, stages = read_project(root, imp.dvc_files())
+    outs_of = {o.path: name for name, s in stages.items() for o in s["outs"] if o is not None}
     graph = TopologicalSorter[str]()
     for name, s in stages.items():
-        deps = [_Out.parse(e, s["base"], s["where"]) for e in s["stage"].get("deps", []) or []]
-        graph.add(name, *{outs_of[d.path] for d in deps if d and d.path in outs_of} - {name})
+        graph.add(name, *{outs_of[d.path] for d in s["deps"] if d and d.path in outs_of} - {name})
     try:
         order = list(graph.static_order())
     except CycleError as e:
         raise InputError(f"dvc.lock stages form a cycle: {' → '.join(e.args[1])}") from None
 
-    for s in stages.values():  # parse every dep and out now, so a bad one fails first
-        for key in ("deps", "outs"):
-            for entry in s["stage"].get(key, []) or []:
-                _Out.parse(entry, s["base"], s["where"])
-
+    # The entries this commit produces (a stage's outs, a .dvc file's), by path: a dep naming
+    # one of these paths with another md5 is stale, an older version of it.
+    current = {o.path: o.md5 for s in stages.values() for o in s["outs"] if o is not None}
+    current.update({o.path: o.md5 for o, _ in tracked_outs})
     code = None
     try:
-        code = reg.code(root)
-        imp.report.note(code)
+        code = capture_code(root)
     except InputError as e:
-        imp.report.warnings.append(f"no code record for the stages: {e}")
-    for out, where in tracked_outs:
-        imp.artifact(out, None, [], {"file": where})
-    for name in order:
-        _import_stage(imp, name, stages[name], code, tracked, outs_of)
-    return imp.report
+        imp.warnings.append(f"no code record for the stages: {e}")
+    for out, _ in tracked_outs:  # pass one: hash everything, outside the lock
+        imp.prepare(out)
+    for s in stages.values():
+        for entry in (*s["deps"], *s["outs"]):
+            if entry is not None and not (entry.path in tracked and entry.path not in outs_of):
+                imp.prepare(entry)
+        s["metrics_read"] = _metrics(imp, s)
+
+    me = who()
+
+    def build(conn: Connection) -> Plan:
+        decide = _Decisions(conn, imp, me)
+        code_id = None
+        if code is not None:
+            attrs = json.loads(json.dumps(code[1]))
+            code_id = decide.once(
+                "code", code[0], attrs, [], lambda r: r.get("attributes") == attrs
+            )
+        for name in order:  # stale deps first: the outputs that follow supersede them
+            s = stages[name]
+            for dep in s["deps"]:
+                if dep and current.get(dep.path, dep.md5) != dep.md5 and not decide.version(dep):
+                    decide.artifact(dep, None, [], {"file": s["where"], "dep_of": name})
+        for out, where in tracked_outs:
+            decide.artifact(out, None, [], {"file": where})
+        for name in order:
+            _decide_stage(decide, name, stages[name], code_id, tracked, outs_of, current)
+        return Plan(list(decide.items))
+
+    results = reg.writer.append(build)
+    report = ImportReport(warnings=imp.warnings)
+    seen: set[str] = set()
+    for r in results:
+        if r.id not in seen:
+            seen.add(r.id)
+            (report.existing if r.existing else report.added).append(r)
+    return report
 
 
-def _import_stage(
-    imp: _Importer,
+def _metrics(imp: _Importer, s: dict[str, Any]) -> dict[str, Any]:
+    """A stage's metrics, read from its metrics outputs when they hold the locked bytes."""
+    metrics: dict[str, Any] = {}
+    for out in s["outs"]:
+        if out is not None and out.path in s["metrics"]:
+            path = imp.root / out.path
+            if path.is_file() and out.md5 in md5s(path, out.legacy):
+                data = read_yaml(path)
+                if isinstance(data, dict):
+                    flatten(data, out=metrics)
+    return metrics
+
+
+def _decide_stage(
+    decide: _Decisions,
     name: str,
     s: dict[str, Any],
-    code: Registered | None,
+    code_id: str | None,
     tracked: set[str],
     outs_of: Mapping[str, str],
+    current: Mapping[str, str],
 ) -> None:
     stage, where = s["stage"], s["where"]
     used: list[dict[str, str]] = []
     code_files: dict[str, str] = {}
-    for entry in stage.get("deps", []) or []:
-        dep = _Out.parse(entry, s["base"], where)
+    for dep in s["deps"]:
         if dep is None:
             continue
-        if dep.path in imp.by_path and dep.md5 == _md5(imp.by_path[dep.path]):
-            rid = imp.by_path[dep.path].id
-        elif dep.path in tracked and dep.path not in outs_of:
-            code_files[dep.path] = dep.md5
+        if dep.path in tracked and dep.path not in outs_of:
+            code_files[dep.path] = dep.md5  # a script: covered by the code record
             continue
+        if current.get(dep.path, dep.md5) != dep.md5:  # stale: that older version's record
+            rid = decide.version(dep)
+            assert rid is not None  # decided before any stage
+        elif dep.path in decide.by_path:
+            rid = decide.by_path[dep.path]
         else:
-            rid = imp.artifact(dep, None, [], {"file": where, "dep_of": name}).id
+            rid = decide.artifact(dep, None, [], {"file": where, "dep_of": name})
         if {"rel": "used", "id": rid} not in used:
             used.append({"rel": "used", "id": rid})
     params: dict[str, Any] = {}
     for file, values in (stage.get("params") or {}).items():
         for k, v in (values or {}).items():
             params[k if file == "params.yaml" else f"{file}:{k}"] = v
-    metrics: dict[str, Any] = {}
-    outs = [_Out.parse(e, s["base"], where) for e in stage.get("outs", []) or []]
-    for out in outs:
-        if out is not None and out.path in s["metrics"]:
-            path = imp.root / out.path
-            if path.is_file() and out.md5 in _md5_of(path.read_bytes(), out.legacy):
-                data = _yaml(path)
-                if isinstance(data, dict):
-                    flatten(data, out=metrics)
     # The lock entry pins what the stage ran on and made; while it is unchanged the stage has
     # not run again, whatever else changed in the working tree, and its run is the one we have.
     lock_sha256 = hashlib.sha256(canonical_bytes(stage)).hexdigest()
     cmd = stage.get("cmd", "")
-    attributes: dict[str, Any] = {
-        "params": params,
-        "metrics": metrics,
-        "command": redact_command(" && ".join(cmd) if isinstance(cmd, list) else str(cmd)),
-        "status": "succeeded",
-        "dvc": {
-            "stage": name,
-            "file": where,
-            "code_files": code_files,
-            "lock_sha256": lock_sha256,
-        },
-    }
-    links = used + ([{"rel": "code", "id": code.id}] if code else [])
+    attributes: dict[str, Any] = json.loads(
+        json.dumps(
+            {
+                "params": params,
+                "metrics": s["metrics_read"],
+                "command": redact_command(" && ".join(cmd) if isinstance(cmd, list) else str(cmd)),
+                "status": "succeeded",
+                "dvc": {
+                    "stage": name,
+                    "file": where,
+                    "code_files": code_files,
+                    "lock_sha256": lock_sha256,
+                },
+            }
+        )
+    )
+    links = used + ([{"rel": "code", "id": code_id}] if code_id else [])
 
     def same(rec: Mapping[str, Any]) -> bool:
         return bool(rec.get("attributes", {}).get("dvc", {}).get("lock_sha256") == lock_sha256)
 
-    run = imp.report.note(imp.reg.register_once("run", name, attributes, links, same))
-    for out in outs:
+    run = decide.once("run", name, attributes, links, same)
+    for out in s["outs"]:
         if out is not None:
-            imp.artifact(
-                out,
-                None,
-                [{"rel": "generated_by", "id": run.id}],
-                {"file": where, "stage": name},
+            decide.artifact(
+                out, None, [{"rel": "generated_by", "id": run}], {"file": where, "stage": name}
             )
-
-
-def _md5(r: Registered) -> str | None:
-    md5 = (r.record.get("subject") or {}).get("digest", {}).get("md5")
-    return None if md5 is None else str(md5)

@@ -34,7 +34,15 @@ from registry.workspace.tabular import describe, is_tabular
 if TYPE_CHECKING:
     from registry.service import Registry
 
-__all__ = ["add", "default_name", "hasher", "latest_named", "register_artifact"]
+__all__ = [
+    "add",
+    "artifact_version",
+    "default_name",
+    "hasher",
+    "latest_named",
+    "record_id_of",
+    "register_artifact",
+]
 
 
 def add(
@@ -113,49 +121,79 @@ def register_artifact(
     keep_kind: bool = False,
 ) -> Registered:
     """:meth:`Registry.register_artifact <registry.service.Registry.register_artifact>`."""
-    wanted = [dict(ln) for ln in links]
     me = who()
 
     def build(conn: Connection) -> Plan:
-        latest = latest_named(conn, name)
-        want = latest.kind if (keep_kind and latest) else kind
-        # Another principal's record is never adopted, even with these bytes: its created_at
-        # (which retention counts from) is theirs to choose, back-dated or not.
-        same = (
-            latest is not None
-            and latest.kind == want
-            and latest.record.get("created_by") == me
-            and same_bytes(latest.record, subject)
-        )
         if store:
             _check_stored(reg, subject)
-        known = latest.record.get("links", []) if latest else []
-        if same and latest and all(ln in known for ln in wanted):
-            plan = Plan([latest])
-            if store and not _stored_locally(reg, conn, latest.id):
-                plan.items.append(_stored_at(reg, latest.id, subject))
-            return plan
-        record_links = list(wanted)
-        if latest and not any(ln["rel"] == "supersedes" for ln in record_links):
-            record_links.append({"rel": "supersedes", "id": latest.id})
-        record = new_record(
-            want,
-            name,
-            subject=dict(subject),
-            links=record_links,
-            tags=dict(tags or {}),
-            attributes=attributes or (latest.record.get("attributes") if same and latest else None),
+        latest = latest_named(conn, name)
+        decided = artifact_version(
+            latest, kind, name, subject, links, tags, attributes, keep_kind, me
         )
-        try:
-            rid, _ = encode_record(record)
-        except ProvenanceError as e:
-            raise InputError(str(e)) from None
-        plan = Plan([record])
+        if isinstance(decided, Registered):
+            plan = Plan([decided])
+            if store and not _stored_locally(reg, conn, decided.id):
+                plan.items.append(_stored_at(reg, decided.id, subject))
+            return plan
+        plan = Plan([decided])
         if store:
-            plan.items.append(_stored_at(reg, rid, subject))
+            plan.items.append(_stored_at(reg, record_id_of(decided), subject))
         return plan
 
     return reg.writer.append(build)[0]
+
+
+def artifact_version(
+    latest: Registered | None,
+    kind: str,
+    name: str,
+    subject: Mapping[str, Any],
+    links: Sequence[Mapping[str, str]],
+    tags: Mapping[str, str] | None,
+    attributes: Mapping[str, Any] | None,
+    keep_kind: bool,
+    me: str,
+) -> Registered | dict[str, Any]:
+    """What registering these bytes under ``name`` means, given the name's ``latest`` record:
+    that record itself (the same bytes and kind, made by ``me``, already carrying ``links``),
+    or a new record, a version superseding it. Decided under the writer lock.
+    """
+    wanted = [dict(ln) for ln in links]
+    want = latest.kind if (keep_kind and latest) else kind
+    # Another principal's record is never adopted, even with these bytes: its created_at
+    # (which retention counts from) is theirs to choose, back-dated or not.
+    same = (
+        latest is not None
+        and latest.kind == want
+        and latest.record.get("created_by") == me
+        and same_bytes(latest.record, subject)
+    )
+    known = latest.record.get("links", []) if latest else []
+    if same and latest and all(ln in known for ln in wanted):
+        return latest
+    record_links = list(wanted)
+    if latest and not any(ln["rel"] == "supersedes" for ln in record_links):
+        record_links.append({"rel": "supersedes", "id": latest.id})
+    return new_record(
+        want,
+        name,
+        subject=dict(subject),
+        links=record_links,
+        tags=dict(tags or {}),
+        attributes=attributes or (latest.record.get("attributes") if same and latest else None),
+    )
+
+
+def record_id_of(record: Mapping[str, Any]) -> str:
+    """The id a new record will have.
+
+    Raises:
+        InputError: the record is invalid.
+    """
+    try:
+        return encode_record(record)[0]
+    except ProvenanceError as e:
+        raise InputError(str(e)) from None
 
 
 def default_name(reg: Registry, p: Path) -> str:

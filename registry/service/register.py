@@ -34,7 +34,15 @@ from registry.service.writer import Plan, new_record
 if TYPE_CHECKING:
     from registry.service import Registry
 
-__all__ = ["BATCH_SIZE", "attest", "log_attestation", "register", "register_once", "submit"]
+__all__ = [
+    "BATCH_SIZE",
+    "attest",
+    "find_once",
+    "log_attestation",
+    "register",
+    "register_once",
+    "submit",
+]
 
 #: Records per transaction in bulk registration.
 BATCH_SIZE = 1000
@@ -100,29 +108,34 @@ def register_once(
         def same(rec: Mapping[str, Any]) -> bool:
             return bool(rec.get("attributes", {}) == attrs and rec.get("links", []) == wanted)
 
-    def existing(conn: Connection) -> Registered | None:
-        ids = conn.execute(
-            select(T_RECORDS.c.id)
-            .where(T_RECORDS.c.name == name, T_RECORDS.c.kind == kind)
-            .order_by(T_RECORDS.c.seq.desc())
-            .limit(50)
-        ).scalars()
-        for rid in list(ids):
-            found = entry(conn, rid)
-            if found and same(found.record):
-                return found
-        return None
-
     with db.read_tx(reg.engine) as conn:
-        found = existing(conn)
+        found = find_once(conn, kind, name, same)
     if found:
         return found
 
     def build(conn: Connection) -> Plan:
-        again = existing(conn)  # another writer may have registered it meanwhile
+        again = find_once(conn, kind, name, same)  # another writer may have registered it
         return Plan([again or new_record(kind, name, attributes=attrs, links=wanted)])
 
     return reg.writer.append(build)[0]
+
+
+def find_once(
+    conn: Connection, kind: str, name: str, same: Callable[[Mapping[str, Any]], bool]
+) -> Registered | None:
+    """The record of that kind and name that ``same`` accepts, newest first among the last 50
+    of the name (what :func:`register_once` returns instead of registering again)."""
+    ids = conn.execute(
+        select(T_RECORDS.c.id)
+        .where(T_RECORDS.c.name == name, T_RECORDS.c.kind == kind)
+        .order_by(T_RECORDS.c.seq.desc())
+        .limit(50)
+    ).scalars()
+    for rid in list(ids):
+        found = entry(conn, rid)
+        if found and same(found.record):
+            return found
+    return None
 
 
 def attest(reg: Registry, ref: str, predicate: str, body: Any = None) -> Registered:

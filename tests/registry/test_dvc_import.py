@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.helpers import git, git_repo, write
 
@@ -192,3 +194,57 @@ def test_paths_outside_the_project_are_refused(project, prov, path):
     assert r.err.count("\n") == 1
     assert prov("lookup", f"md5:{md5}", cwd=project).code == 3
     assert prov("checkpoint", "--json", cwd=project).json()["tree_size"] == size  # nothing written
+
+
+def test_a_stale_stage_adds_nothing_on_a_second_import_and_keeps_the_newest_version(project, prov):
+    """Issue 15, item 18: `train` was not run again after `prepare` made new outputs, so its
+    deps name the older data/prepared. Each import added records and made that older version
+    the newest again."""
+    write(project / "data/raw.csv", "x,y\n1,2\n3,4\n5,6\n")
+    dvc(project, "add", "-q", "data/raw.csv")
+    dvc(project, "repro", "-q", "prepare")  # train is stale now
+    first = prov("import", "dvc", "--json", cwd=project)
+    assert first.code == 0, first
+    size = prov("checkpoint", "--json", cwd=project).json()["tree_size"]
+    second = prov("import", "dvc", "--json", cwd=project).json()
+    assert second["added"] == []
+    assert prov("checkpoint", "--json", cwd=project).json()["tree_size"] == size
+    import yaml
+
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    prepared = next(o for o in lock["stages"]["prepare"]["outs"] if o["path"] == "data/prepared")
+    newest = prov("log", "--name", "data/prepared", "-n", "1", "--json", cwd=project).json()
+    shown = prov("show", newest["records"][0]["id"], "--json", cwd=project).json()
+    assert shown["record"]["subject"]["digest"]["md5"] == prepared["md5"].removesuffix(".dir")
+    assert prov("verify", "--full", cwd=project).code == 0
+
+
+def test_an_import_that_fails_anywhere_writes_nothing(project, prov):
+    import yaml
+
+    lock_path = project / "dvc.lock"
+    lock = yaml.safe_load(lock_path.read_text())
+    lock["stages"]["train"]["cmd"] = "python train.py " + "x" * (1 << 20)  # a run over the cap
+    lock_path.write_text(yaml.safe_dump(lock))
+    size = prov("checkpoint", "--json", cwd=project).json()["tree_size"]
+    r = prov("import", "dvc", cwd=project)
+    assert r.code == 2 and "over the cap" in r.err, r
+    assert prov("checkpoint", "--json", cwd=project).json()["tree_size"] == size
+
+
+@given(
+    data=st.binary(max_size=300).map(lambda b: b.replace(b"\x00", b"")),
+    crlf=st.lists(st.integers(0, 300), max_size=20),
+    chunk=st.integers(1, 64),
+)
+def test_the_legacy_md5_streams_and_matches_dvc2(tmp_path_factory, data, crlf, chunk):
+    from registry.importers.dvc_project import md5s
+
+    for i in sorted(set(crlf), reverse=True):
+        data = data[:i] + b"\r\n" + data[i:]
+    path = tmp_path_factory.mktemp("md5") / "f"
+    path.write_bytes(data)
+    assert md5s(path, True, chunk) == {
+        hashlib.md5(data).hexdigest(),
+        hashlib.md5(data.replace(b"\r\n", b"\n")).hexdigest(),
+    }
