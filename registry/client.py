@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from provenance.records import RECORD_TYPE
@@ -211,8 +210,7 @@ class RemoteRegistry:
 
     def environment(self, project: str | os.PathLike[str] | None = None) -> Registered:
         """Capture and register this environment (as :meth:`Registry.environment`)."""
-        cwd = Path.cwd()
-        where = Path(project) if project is not None else (git_capture.toplevel(cwd) or cwd)
+        where = git_capture.project_of(project)
         return self._register_once("environment", *env_capture.capture_environment(where))
 
     def run(

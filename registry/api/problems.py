@@ -139,6 +139,18 @@ def install_handlers(app: Any) -> None:
     app.add_middleware(Crashes)  # outermost of ours: a crash anywhere below is answered
 
 
+class _TrackedSend:
+    """An ASGI ``send`` that remembers whether the answer has started (after which a middleware
+    can no longer answer in its place)."""
+
+    def __init__(self, send: Send) -> None:
+        self.send, self.started = send, False
+
+    async def __call__(self, message: Message) -> None:
+        self.started = self.started or message["type"] == "http.response.start"
+        await self.send(message)
+
+
 class Crashes:
     """ASGI middleware answering an unexpected exception with a 500 problem (and logging it)
     without re-raising: Starlette's own catch-all re-raises after answering, and uvicorn then
@@ -151,18 +163,12 @@ class Crashes:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracked(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        tracked = _TrackedSend(send)
         try:
             await self.app(scope, receive, tracked)
         except Exception:
             log.exception("%s %s failed", scope.get("method"), scope.get("path"))
-            if started:
+            if tracked.started:
                 raise  # half an answer is out: only closing the connection ends it
             await problem_response(500, "internal error: see the server log")(scope, receive, send)
 
@@ -189,7 +195,6 @@ class BodyLimit:
                 await too_big(scope, receive, send)
                 return
         seen = 0
-        started = False
 
         async def counted() -> Message:
             nonlocal seen
@@ -200,15 +205,11 @@ class BodyLimit:
                     raise _TooLarge
             return message
 
-        async def tracked(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        tracked = _TrackedSend(send)
         try:
             await self.app(scope, counted, tracked)
         except _TooLarge:
-            if started:
+            if tracked.started:
                 raise
             await too_big(scope, receive, send)
 

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from registry.errors import InputError
 
-__all__ = ["capture_code", "strip_credentials", "toplevel"]
+__all__ = ["capture_code", "project_of", "strip_credentials", "toplevel"]
 
 
 def _git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
@@ -77,6 +77,15 @@ def toplevel(path: Path) -> Path | None:
     except InputError:  # no git at all
         return None
     return Path(top) if top else None
+
+
+def project_of(project: str | os.PathLike[str] | None) -> Path:
+    """Where an environment's lock files are looked for: ``project``, else the git working tree
+    of the current directory, else the current directory."""
+    if project is not None:
+        return Path(project)
+    cwd = Path.cwd()
+    return toplevel(cwd) or cwd
 
 
 def capture_code(path: str | os.PathLike[str] = ".") -> tuple[str, dict[str, Any]]:

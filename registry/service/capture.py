@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from registry.capture import environment as env_capture
@@ -32,8 +31,7 @@ def environment(
     reg: Registry, project: str | os.PathLike[str] | None = None, python: str | None = None
 ) -> Registered:
     """:meth:`Registry.environment <registry.service.Registry.environment>`."""
-    cwd = Path.cwd()
-    where = Path(project) if project is not None else (git_capture.toplevel(cwd) or cwd)
+    where = git_capture.project_of(project)
     return register_once(reg, "environment", *env_capture.capture_environment(where, python))
 
 

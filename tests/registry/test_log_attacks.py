@@ -30,25 +30,35 @@ def _db_files(prov_dir: Path) -> list[Path]:
     return [p for p in prov_dir.iterdir() if p.name.startswith("registry.db")]
 
 
+def _backup(project: Path) -> Path:
+    backup = project / "backup"
+    backup.mkdir()
+    for f in _db_files(project / ".prov"):
+        shutil.copy2(f, backup / f.name)
+    return backup
+
+
+def _restore(project: Path, backup: Path) -> None:
+    """An old registry.db copied back over the live one."""
+    for f in _db_files(project / ".prov"):
+        f.unlink()
+    for f in backup.iterdir():
+        shutil.copy2(f, project / ".prov" / f.name)
+
+
 def _size(project: Path) -> int:
     return run_prov("checkpoint", "--json", cwd=project).json()["tree_size"]
 
 
 def test_a_rolled_back_database_is_not_written_on(project):
     _add(project, "a.csv")
-    backup = project / "backup"
-    backup.mkdir()
-    for f in _db_files(project / ".prov"):
-        shutil.copy2(f, backup / f.name)
+    backup = _backup(project)
     old = _size(project)
     _add(project, "b.csv")
     _add(project, "c.csv")
     witness = (project / ".prov" / "checkpoint").read_text()
     new = _size(project)
-    for f in _db_files(project / ".prov"):
-        f.unlink()
-    for f in backup.iterdir():
-        shutil.copy2(f, project / ".prov" / f.name)  # an old registry.db copied back
+    _restore(project, backup)
     line = one_line_error(run_prov("add", str(write(project / "d.csv", "d")), cwd=project), 5)
     assert f"({old} entries)" in line and f"({new} entries)" in line
     assert _size(project) == old  # nothing written
@@ -61,16 +71,10 @@ def test_a_rolled_back_database_is_not_written_on(project):
 def test_a_diverged_database_as_long_as_the_witness_is_not_written_on(project):
     """The same size, another history: the roots differ."""
     _add(project, "a.csv")
-    backup = project / "backup"
-    backup.mkdir()
-    for f in _db_files(project / ".prov"):
-        shutil.copy2(f, backup / f.name)
+    backup = _backup(project)
     _add(project, "b.csv")
     witness = (project / ".prov" / "checkpoint").read_text()
-    for f in _db_files(project / ".prov"):
-        f.unlink()
-    for f in backup.iterdir():
-        shutil.copy2(f, project / ".prov" / f.name)
+    _restore(project, backup)
     (project / ".prov" / "checkpoint").unlink()
     _add(project, "other.csv")  # the same size as the witnessed log, another history
     (project / ".prov" / "checkpoint").write_text(witness)
