@@ -40,9 +40,13 @@ _SECRET_WORDS = frozenset(
 )
 #: Two words that make a secret together (``api-key``, ``private_key`` ...).
 _SECRET_PAIRS = frozenset({"apikey", "accesskey", "privatekey", "secretkey", "sessionkey"})
-#: ``scheme://user:password@`` anywhere in a word.
-_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]*@")
-_URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://\S+")
+#: ``scheme://user:password@`` anywhere in a word. A scheme starts where a run of scheme
+#: characters starts (the lookbehind): tried from every position of a long run, the match
+#: would cost the square of its length (a 1 MiB word: hours).
+_USERINFO = re.compile(
+    r"(?<![a-zA-Z0-9+.-])(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]*@"
+)
+_URL = re.compile(r"(?<![a-zA-Z0-9+.-])[a-zA-Z][a-zA-Z0-9+.-]*://\S+")
 
 
 def _secret_name(name: str) -> bool:
@@ -84,12 +88,34 @@ def redact_argv(argv: Sequence[str]) -> list[str]:
     return out
 
 
+#: Past this length a command is not split as shell words (``shlex`` takes quadratic time:
+#: 10 s for 1 MiB) but masked as text.
+_SPLIT_MAX = 64 << 10
+#: ``NAME=value`` and ``--name value`` in a text, for :func:`_redact_text`.
+_ASSIGNED = re.compile(r"(?<![^\s])(-{0,2}[A-Za-z_][\w.-]*)(=|\s+)(\S+)")
+
+
 def redact_command(command: str) -> str:
     """A shell command string with its secrets masked, word by word (a string that does not
-    split as shell words is masked as one URL-bearing text)."""
+    split as shell words, or a very long one, is masked as text)."""
+    if len(command) > _SPLIT_MAX:
+        return _redact_text(command)
     try:
         words = shlex.split(command)
     except ValueError:
-        return _URL.sub(lambda m: redact_url(m.group(0)), command)
+        return _redact_text(command)
     redacted = redact_argv(words)
     return command if redacted == words else shlex.join(redacted)
+
+
+def _redact_text(text: str) -> str:
+    """:func:`redact_argv`'s masking on a text not split into words: URLs, then values after
+    secret names (``--password X``, ``--token=X``, ``API_KEY=X``)."""
+    text = _URL.sub(lambda m: redact_url(m.group(0)), text)
+
+    def mask(m: re.Match[str]) -> str:
+        name, sep = m.group(1), m.group(2)
+        secret = _secret_name(name) and (sep == "=" or name.startswith("-"))
+        return f"{name}{sep}{MASK}" if secret else m.group(0)
+
+    return _ASSIGNED.sub(mask, text)

@@ -74,3 +74,15 @@ def test_no_password_survives_in_a_url(secret, user):
 @given(secret=_secret)
 def test_no_token_survives_in_a_remote_url(secret):
     assert secret not in strip_credentials(f"https://{secret}@host/r.git?access_token={secret}")
+
+
+def test_a_very_long_or_unbalanced_command_is_masked_as_text():
+    """shlex takes quadratic time (10 s for a 1 MiB command: an import hung on one), and
+    refuses unbalanced quotes: such commands are masked as text, linearly."""
+    from registry.capture.redact import redact_command
+
+    long = "python train.py --password s3cret --lr 0.1 " + "x" * (1 << 20)
+    assert redact_command(long).startswith("python train.py --password *** --lr 0.1 xxx")
+    unbalanced = "sh -c 'psql postgresql://admin:hunter2@db --api-key=abc"
+    masked = redact_command(unbalanced)
+    assert "hunter2" not in masked and "abc" not in masked and "admin:***@db" in masked
