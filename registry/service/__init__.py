@@ -138,17 +138,17 @@ class Registry:
     ) -> tuple[list[Registered], str]:
         """Register what API clients sent, in one transaction (``POST /v1/records[/batch]``).
 
-        A record is signed here, with ``created_by`` set to ``principal`` and ``type`` and
-        ``created_at`` filled in when missing; an envelope is logged as it is, if a signer key
-        the log trusts made every signature (:meth:`LogWriter.presigned
-        <registry.service.writer.LogWriter.presigned>`). Returns one result per item, in the
-        order given (a repeated item repeats its result), and the signed checkpoint note that
-        covers them all. Registering the same record again returns it with ``existing``.
+        A record is signed here (``created_by`` set to ``principal``, ``type`` and
+        ``created_at`` filled in); an envelope is logged as it is when a signer key the log
+        trusts signed it (signatures by other keys do not count). Returns one result per item,
+        in order (a repeated item repeats its result), and the checkpoint note covering them;
+        a record registered before comes back with ``existing``.
 
         Raises:
             InputError: an invalid record or envelope (nothing of the batch is written).
             NotFoundError: a link names an unregistered record.
-            RefusedError: an envelope signed by a key the log does not trust.
+            RefusedError: no signature by a key the log trusts, or a record only the registry
+                writes (a tombstone, a revocation of its own key).
         """
         return registering.submit(self, items, principal)
 
@@ -190,19 +190,8 @@ class Registry:
             NotFoundError: a link target or the remote does not exist.
             StorageError: the remote cannot be reached or written.
         """
-        return adding.add(
-            self,
-            path,
-            kind,
-            name,
-            tags,
-            links,
-            store,
-            progress,
-            hasher,
-            remote,
-            follow_links_outside,
-        )
+        given = (path, kind, name, tags, links, store, progress, hasher, remote)
+        return adding.add(self, *given, follow_links_outside=follow_links_outside)
 
     def register_artifact(
         self,
@@ -354,6 +343,10 @@ class Registry:
     def get(self, ref: str) -> Registered:
         """One record as it stands in the log."""
         return reading.get(self, ref)
+
+    def envelope_size(self, ref: str) -> int:
+        """The bytes of a record's envelope as logged (without reading them)."""
+        return reading.envelope_size(self, ref)
 
     def show(self, ref: str, now: datetime | None = None) -> dict[str, Any]:
         """A record with its envelope, verified signatures, log position, locations, retention."""

@@ -38,6 +38,7 @@ __all__ = [
     "checkpoint",
     "consistency_proof",
     "entry",
+    "envelope_size",
     "get",
     "holds_in_force",
     "inclusion_proof",
@@ -328,6 +329,21 @@ def resolve_in(conn: Connection, ref: str) -> str:
     if len(ids) > 1:
         raise NotFoundError(f"{ref} is ambiguous: " + ", ".join(short_id(i) for i in ids))
     return str(ids[0])
+
+
+def envelope_size(reg: Registry, ref: str) -> int:
+    """The bytes of a record's envelope as logged (a length the database knows without reading
+    them): how much reading and encoding the record will cost.
+
+    Raises:
+        NotFoundError: malformed, unknown or ambiguous.
+    """
+    with db.read_tx(reg.engine) as conn:
+        rid = resolve_in(conn, ref)
+        ((size,),) = db.query(
+            conn, "SELECT length(envelope) FROM log_entries WHERE record_id = :r", {"r": rid}
+        )
+    return int(size)
 
 
 def resolve(reg: Registry, ref: str) -> str:

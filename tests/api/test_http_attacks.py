@@ -205,3 +205,28 @@ def test_an_open_runs_events_cannot_grow_past_the_cap_and_stale_runs_expire(tmp_
             runs = conn.execute(text("SELECT run_id FROM openlineage_runs")).scalars().all()
         assert runs == [other]  # the stale open run was dropped after 30 days without an event
     reg.close()
+
+
+def test_a_large_record_is_read_off_the_event_loop(live, monkeypatch):
+    """Issue 15, item 12: decoding and encoding a large record inline stalled every request the
+    event loop was serving; a small one stays inline (the hot path)."""
+    import registry.api.routes.records as records
+
+    offloaded = []
+    real = records.run_in_threadpool
+
+    async def spy(fn, *args, **kwargs):
+        offloaded.append(fn)
+        return await real(fn, *args, **kwargs)
+
+    monkeypatch.setattr(records, "run_in_threadpool", spy)
+    small = live.reg.register([{"kind": "run", "name": "small"}])[0]
+    big = live.reg.register(
+        [{"kind": "run", "name": "big", "attributes": {"pad": "x" * (200 << 10)}}]
+    )[0]
+    reader = live.client("reader")
+    assert reader.get(f"/v1/records/{small.id}").status_code == 200
+    assert offloaded == []
+    answer = reader.get(f"/v1/records/{big.id}")
+    assert answer.status_code == 200 and answer.json()["record"]["name"] == "big"
+    assert len(offloaded) == 1

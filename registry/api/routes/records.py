@@ -20,6 +20,10 @@ from registry.tokens import Principal
 
 router = APIRouter(prefix="/v1", tags=["records"], responses=PROBLEMS)
 
+#: A record whose envelope is larger than this is read and encoded on the thread pool, not
+#: on the event loop that every other request shares (records are capped at 1 MiB; older
+#: registries may hold larger ones).
+INLINE_READ_MAX = 64 << 10
 #: Items in one ``POST /v1/records/batch``.
 MAX_BATCH = 1000
 #: Kinds only an admin may register through the API: they change whom the log trusts and
@@ -176,7 +180,10 @@ async def post_batch(request: Request, principal: Writer) -> Response:
 
 @router.get("/records/{ref}", summary="One record, as prov show --json")
 async def get_record(ref: REF, request: Request, _: Reader) -> Response:
-    return json_response(registry(request).show(ref))
+    reg = registry(request)
+    if reg.envelope_size(ref) > INLINE_READ_MAX:  # decoding and encoding it would stall others
+        return await run_in_threadpool(lambda: json_response(reg.show(ref)))
+    return json_response(reg.show(ref))
 
 
 @router.get("/records", summary="Records, newest first, paged")
