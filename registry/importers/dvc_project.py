@@ -54,10 +54,22 @@ def inside(path: str) -> str | None:
 
 
 def read_yaml(path: Path) -> Any:
+    """A YAML file DVC wrote, without aliases: DVC writes none, and an alias bomb of one
+    kilobyte expands into a record of gigabytes (``*a`` repeated, ten levels deep).
+
+    Raises:
+        InputError: unreadable, not YAML, or with an alias.
+    """
     import yaml
 
+    class NoAliases(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                raise InputError(f"{path}: YAML aliases (*name) are not read in DVC files")
+            return super().compose_node(parent, index)
+
     try:
-        return yaml.safe_load(path.read_text())
+        return yaml.load(path.read_text(), Loader=NoAliases)
     except OSError as e:
         raise InputError(f"{path}: {e.strerror}") from None
     except yaml.YAMLError as e:

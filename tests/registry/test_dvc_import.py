@@ -248,3 +248,16 @@ def test_the_legacy_md5_streams_and_matches_dvc2(tmp_path_factory, data, crlf, c
         hashlib.md5(data).hexdigest(),
         hashlib.md5(data.replace(b"\r\n", b"\n")).hexdigest(),
     }
+
+
+def test_a_yaml_alias_bomb_in_a_lock_file_is_refused(project, prov):
+    """Issue 15, item 12: a 1 KB dvc.lock with YAML aliases became a 9.2 MB record (and a few
+    more levels, gigabytes). DVC writes no aliases."""
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    bomb = "\n".join(lines) + "\nschema: '2.0'\nstages:\n  train:\n    cmd: *a8\n"
+    (project / "dvc.lock").write_text(bomb)
+    size = prov("checkpoint", "--json", cwd=project).json()["tree_size"]
+    r = prov("import", "dvc", cwd=project)
+    assert r.code == 2 and "aliases" in r.err, r
+    assert prov("checkpoint", "--json", cwd=project).json()["tree_size"] == size
