@@ -18,11 +18,8 @@ tombstoned records are excused; a configured remote that cannot be reached is a 
 from __future__ import annotations
 
 import base64
-import hashlib
-import json
 import multiprocessing
 import os
-import re
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
@@ -32,7 +29,6 @@ from sqlalchemy import Connection, func, select
 
 from provenance import merkle
 from provenance.checkpoint import SignedNote
-from provenance.dsse import Envelope
 from provenance.errors import ProvenanceError
 from provenance.keys import key_id
 from registry import db
@@ -48,9 +44,9 @@ from registry.db.tables import (
     T_RECORDS,
     T_TAGS,
 )
-from registry.errors import InputError, RegistryError
+from registry.errors import InputError
 from registry.service.read import authenticated_keys
-from registry.service.remotes import store
+from registry.service.verify_content import check_content
 from registry.service.verify_ranges import (
     RangeResult,
     TrustReplay,
@@ -61,16 +57,12 @@ from registry.service.verify_ranges import (
     problem,
 )
 from registry.service.witness import WitnessError, read_note, read_witness
-from registry.stores.base import LOCAL, Obj
-from registry.stores.transfer import root_of
 
 if TYPE_CHECKING:
     from registry.service import Registry
 
 __all__ = ["Verifier"]
 
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-_MD5 = re.compile(r"[0-9a-f]{32}")
 
 #: Log entries per unit of work.
 _CHUNK = 1000
@@ -111,7 +103,7 @@ class Verifier:
             if full:
                 self._full(conn, size)
             if content:
-                self._content(conn)
+                self.checked["objects"] = check_content(self.reg, conn, self.problems)
         return {
             "ok": not self.problems,
             "tree_size": size,
@@ -418,91 +410,3 @@ class Verifier:
             for r in rows(T_LOCATIONS)
         }
         compare_rows(self.problems, "locations", locs, expected.locations, lambda key: key[0])
-
-    # ---------------------------------------------------------------- content
-
-    def _content(self, conn: Connection) -> None:
-        """Re-hash every object of every present location, in whichever store holds it."""
-        tombstoned = {
-            dst
-            for (dst,) in db.query(
-                conn,
-                "SELECT l.dst FROM links l JOIN records r ON r.id = l.src "
-                "WHERE r.kind = 'tombstone' AND l.rel = 'about'",
-                {},
-            )
-        }
-        rows = db.query(
-            conn,
-            "SELECT l.record_id, l.store, l.version, e.envelope FROM locations l "
-            "JOIN records r ON r.id = l.record_id JOIN log_entries e ON e.seq = r.seq "
-            "WHERE l.present = :yes ORDER BY l.store, r.seq",
-            {"yes": True},
-        )
-        stores: dict[str, Any] = {}
-        objects = 0
-        for rid, name, version, envelope in rows:
-            if rid in tombstoned:
-                continue
-            try:
-                root = root_of(json.loads(Envelope.from_bytes(bytes(envelope)).payload))
-            except (InputError, ProvenanceError, ValueError):
-                continue  # no bytes to check: --full reports a damaged record
-            if name not in stores:
-                try:
-                    stores[name] = store(self.reg, name)
-                    stores[name].check()
-                except RegistryError as e:
-                    stores[name] = None
-                    self.problems.append(problem("store-unreachable", f"{name}: {e}"))
-            if stores[name] is None:
-                continue
-            st = stores[name].at(version)  # lakeFS: the commit the location was sealed in
-            objects += 1
-            if not self._object(st, rid, root) or not root.tree:
-                continue  # a listing that does not hash right lists nothing we can trust
-            try:
-                members = st.tree(root)
-            except (OSError, ValueError, KeyError, TypeError):
-                members = []
-            for m in members:
-                objects += 1
-                self._object(st, rid, Obj(m.sha256 or "", m.md5, m.size or -1), m.path)
-        self.checked["objects"] = objects
-
-    def _object(self, st: Any, rid: str, obj: Obj, path: str | None = None) -> bool:
-        """Re-hash one object; report and return False unless it is intact."""
-        name = obj.sha256 or obj.md5
-        where = "" if st.name == LOCAL else f" on {st.name}"
-        what = f"object {str(name)[:12]}" + (f" ({path})" if path else "") + where
-        by_md5 = st.keyed_by == "md5"
-        if not (_MD5.fullmatch(obj.md5) if by_md5 else _SHA256.fullmatch(obj.sha256)):
-            # not a digest at all: only a forged manifest says such things
-            self.problems.append(
-                problem("object-corrupt", f"{what}: the manifest lists an invalid digest", rid=rid)
-            )
-            return False
-        sha, md5 = hashlib.sha256(), hashlib.md5()
-        try:
-            with st.open(obj) as f:
-                while chunk := f.read(4 << 20):
-                    sha.update(chunk)
-                    md5.update(chunk)
-        except FileNotFoundError:
-            self.problems.append(problem("object-missing", f"{what} is not in the store", rid=rid))
-            return False
-        except (OSError, RegistryError) as e:
-            detail = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-            self.problems.append(problem("object-unreadable", f"{what}: {detail}", rid=rid))
-            return False
-        got, want = (md5.hexdigest(), obj.md5) if by_md5 else (sha.hexdigest(), obj.sha256)
-        if got != want:
-            self.problems.append(
-                problem(
-                    "object-corrupt",
-                    f"{what} re-hashes to {got[:12]}: its bytes were replaced",
-                    rid=rid,
-                )
-            )
-            return False
-        return True

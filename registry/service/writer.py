@@ -15,7 +15,6 @@ import base64
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +23,10 @@ from sqlalchemy import Connection, Engine
 from provenance.checkpoint import Checkpoint, SignedNote
 from provenance.dsse import PAYLOAD_TYPE, Envelope
 from provenance.errors import ProvenanceError
-from provenance.keys import Signer, key_id, verify_signature
+from provenance.keys import Signer, verify_signature
 from provenance.records import RECORD_TYPE, encode_record, short_id
 from provenance.timefmt import (
-    END_OF_TIME,
-    format_time,
     now_text,
-    parse_duration,
-    parse_time,
     utcnow,
 )
 from registry import db
@@ -43,21 +38,25 @@ from registry.errors import (
     InputError,
     NotFoundError,
     RefusedError,
-    RetentionRefusedError,
     StorageError,
 )
 from registry.keystore import KeyStore
 from registry.results import Registered
-from registry.service.read import entry, tombstones
+from registry.service.admission import (
+    MAX_SIGNATURES,
+    admit,
+    check_clock,
+    check_new_keys,
+    check_retention_records,
+    check_revocations,
+    check_size,
+)
+from registry.service.read import entry
 from registry.service.witness import witnessed, write_witness
-from retention.holds import HOLD
 
 __all__ = [
-    "CLOCK_SKEW",
-    "MAX_SIGNATURES",
     "LogWriter",
     "Plan",
-    "admit",
     "changes_trust",
     "key_record",
     "key_rows",
@@ -98,102 +97,6 @@ class Plan:
 
 #: A checked envelope signed elsewhere: (id, canonical payload, record, envelope bytes).
 _Signed = tuple[str, bytes, dict[str, Any], bytes]
-
-#: Signatures an envelope may carry (DSSE allows several; thousands only hold the lock).
-MAX_SIGNATURES = 16
-#: How far a record the registry signs may claim to be made in the future of its clock.
-CLOCK_SKEW = timedelta(minutes=5)
-
-
-def _check_retention_records(
-    conn: Connection, records: Sequence[Mapping[str, Any]], purge: bool
-) -> None:
-    """Records that change what may be deleted, checked under the writer lock whatever door
-    they came by (the CLI, a raw record over HTTP, an envelope, an import): a tombstone only
-    from the purge path, which has checked holds and retention; no legal hold on a record whose
-    tombstone is logged (its bytes are gone, or going: a purge logs the tombstone first).
-
-    Raises:
-        RefusedError: a tombstone outside a purge.
-        RetentionRefusedError: a legal hold on a tombstoned record.
-    """
-    if not purge and any(r.get("kind") == "tombstone" for r in records):
-        raise RefusedError(
-            "tombstones are written by prov rm and prov retention apply only, after they check "
-            "legal holds and retention"
-        )
-    held = {
-        ln["id"]
-        for r in records
-        if r.get("kind") == "attestation" and (r.get("attributes") or {}).get("predicate") == HOLD
-        for ln in r.get("links", [])
-        if ln.get("rel") == "about"
-    }
-    for rid in sorted(held):
-        tombstone = tombstones(conn, rid).get(rid)
-        if tombstone:
-            raise RetentionRefusedError(
-                f"{short_id(rid)} was purged (tombstone {short_id(tombstone)}): "
-                "a legal hold cannot keep its bytes"
-            )
-
-
-def _check_new_keys(conn: Connection, records: Sequence[Mapping[str, Any]]) -> None:
-    """A public key is registered once: a second ``key`` record for it (another name, another
-    owner) would make two rows claim one key id.
-
-    Raises:
-        InputError: the key is registered already, or twice in this batch.
-    """
-    keyids: list[str] = []
-    for r in records:
-        if r.get("kind") == "key":
-            keyids.append(key_id(base64.b64decode(r["attributes"]["public_key"])))
-    if not keyids:
-        return
-    if len(set(keyids)) < len(keyids):
-        raise InputError("a batch registers the same public key twice")
-    for keyid, record_id in db.query_in(
-        conn, "SELECT keyid, record_id FROM keys WHERE keyid IN ({})", keyids
-    ):
-        raise InputError(f"key {keyid[:12]} is registered already (record {short_id(record_id)})")
-
-
-def _check_clock(last_logged_at: str | None, now: datetime) -> None:
-    """Entries take the later of the clock and the last entry's time (``logged_at`` never goes
-    back): a log whose last entry is ahead of this clock would stamp every new entry with that
-    future time, silently wrong for ``--as-of`` and ``from: logged_at`` policies.
-
-    Raises:
-        StorageError: the last entry is ahead of the clock beyond :data:`CLOCK_SKEW`.
-    """
-    if last_logged_at is not None and parse_time(last_logged_at) > now + CLOCK_SKEW:
-        raise StorageError(
-            f"the log's last entry was logged at {last_logged_at}, ahead of this machine's "
-            f"clock ({format_time(now)}): not appending until the clock is right"
-        )
-
-
-def admit(record: Mapping[str, Any], now: datetime, signed_here: bool) -> None:
-    """The checks a valid record must pass to be logged now (validity itself is the core's):
-    a record the registry signs is not dated in the future beyond :data:`CLOCK_SKEW`, and a
-    policy's duration ends before the end of time when counted from now.
-
-    Raises:
-        InputError: either is not so.
-    """
-    if signed_here and parse_time(record["created_at"]) > now + CLOCK_SKEW:
-        raise InputError(
-            f"created_at {record['created_at']} is in the future (the registry's clock says "
-            f"{format_time(now)}): a signed date must not run ahead of the signer"
-        )
-    if record.get("kind") == "policy":
-        duration = record.get("attributes", {}).get("duration")
-        if isinstance(duration, str) and parse_duration(duration).after(now) == END_OF_TIME:
-            raise InputError(
-                f"policy duration {duration} ends after year 9999 counted from now: "
-                "a retention that long is no policy (use on_expiry keep to keep for ever)"
-            )
 
 
 def new_record(kind: str, name: str, **fields: Any) -> dict[str, Any]:
@@ -307,31 +210,6 @@ class LogWriter:
         if row is None or row["role"] != "signer" or not key_trusted(row, seq):
             raise RefusedError(f"key {keyid[:12]} is not a signer key the log trusts")
 
-    def _check_revocations(self, conn: Connection, records: Sequence[Mapping[str, Any]]) -> None:
-        """No revocation of a key this registry signs with, whatever door it came by: the log
-        would trust none of its own later signatures (every append refused, ``prov key new``
-        too). Its successor is made first (``prov key new``), then the old key revoked.
-
-        Raises:
-            RefusedError: a revocation of the active signer or log key.
-        """
-        about = [
-            ln["id"]
-            for r in records
-            if (r.get("attributes") or {}).get("predicate") == "revocation"
-            for ln in r.get("links", [])
-            if ln.get("rel") == "about"
-        ]
-        if not about:
-            return
-        active = {self.config.signer: "signer", self.config.log_key: "log"}
-        for (keyid,) in db.query_in(conn, "SELECT keyid FROM keys WHERE record_id IN ({})", about):
-            if keyid in active:
-                raise RefusedError(
-                    f"key {keyid[:12]} is the active {active[keyid]} key: create its successor "
-                    f"first (`prov key new --role {active[keyid]}`), then revoke it"
-                )
-
     def check_active_keys(self, conn: Connection, seq: int) -> None:
         """The configured signer and log keys may sign at ``seq``.
 
@@ -373,7 +251,7 @@ class LogWriter:
             plan = build(conn)
             head = self.merkle.head(conn)
             size = head[0]
-            _check_clock(head[1], clock)
+            check_clock(head[1], clock)
             self._check_witness(conn, size)
             if trust_check:
                 self.check_active_keys(conn, size)
@@ -388,7 +266,7 @@ class LogWriter:
                     continue
                 if isinstance(item, Envelope):
                     checked = self.presigned(conn, item, size)
-                    self._check_size(checked[1])
+                    check_size(checked[1], self.config)
                     admit(checked[2], clock, signed_here=False)
                     encoded.append(checked)
                     continue
@@ -396,13 +274,13 @@ class LogWriter:
                     rid, data = encode_record(item)
                 except ProvenanceError as e:
                     raise InputError(f"invalid record: {e}") from None
-                self._check_size(data)
+                check_size(data, self.config)
                 admit(item, clock, signed_here=True)
                 encoded.append((rid, data, item))
             fresh_records = [rec for _, _, rec, *_ in encoded]
-            _check_retention_records(conn, fresh_records, plan.purge)
-            self._check_revocations(conn, fresh_records)
-            _check_new_keys(conn, fresh_records)
+            check_retention_records(conn, fresh_records, plan.purge)
+            check_revocations(conn, fresh_records, self.config)
+            check_new_keys(conn, fresh_records)
             if any(len(e) == 4 for e in encoded) and any(
                 changes_trust(rec) for _, _, rec, *_ in encoded
             ):
@@ -465,20 +343,6 @@ class LogWriter:
                 "the next write updates it"
             ) from None
         return done, note
-
-    def _check_size(self, data: bytes) -> None:
-        """A record's canonical bytes are capped (SPEC §2): records are permanent, and one of
-        megabytes is a log entry every verification reads for ever.
-
-        Raises:
-            InputError: over ``max_record_bytes``.
-        """
-        cap = self.config.max_record_bytes
-        if len(data) > cap:
-            raise InputError(
-                f"the record is {len(data):,} bytes of canonical JSON, over the cap of "
-                f"{cap:,} (max_record_bytes in .prov/config)"
-            )
 
     def _check_witness(self, conn: Connection, size: int) -> None:
         """The log about to grow extends the witness (O(log n) stored subtree hashes): else
