@@ -345,7 +345,7 @@ class Registry:
         return reading.get(self, ref)
 
     def envelope_size(self, ref: str) -> int:
-        """The bytes of a record's envelope as logged (without reading them)."""
+        """The bytes of the largest envelope ``ref`` may name, as logged (without reading them)."""
         return reading.envelope_size(self, ref)
 
     def show(self, ref: str, now: datetime | None = None) -> dict[str, Any]:

@@ -332,18 +332,20 @@ def resolve_in(conn: Connection, ref: str) -> str:
 
 
 def envelope_size(reg: Registry, ref: str) -> int:
-    """The bytes of a record's envelope as logged (a length the database knows without reading
-    them): how much reading and encoding the record will cost.
-
-    Raises:
-        NotFoundError: malformed, unknown or ambiguous.
-    """
-    with db.read_tx(reg.engine) as conn:
-        rid = resolve_in(conn, ref)
-        ((size,),) = db.query(
-            conn, "SELECT length(envelope) FROM log_entries WHERE record_id = :r", {"r": rid}
-        )
-    return int(size)
+    """The bytes of the largest envelope ``ref`` may name, as logged (a length the database
+    knows without reading them): how much reading and encoding the record will cost. One
+    indexed read outside a transaction; 0 for a reference that names nothing (``show`` then
+    says why)."""
+    try:
+        lo = "sha256:" + id_prefix(ref)
+    except RefError:
+        return 0
+    row = db.fetch_one(
+        reg.engine,
+        "SELECT max(length(envelope)) FROM log_entries WHERE record_id >= :lo AND record_id <= :hi",
+        {"lo": lo, "hi": lo + "g"},
+    )
+    return int(row[0]) if row and row[0] is not None else 0
 
 
 def resolve(reg: Registry, ref: str) -> str:
